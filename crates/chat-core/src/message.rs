@@ -1,0 +1,233 @@
+//! Messages and the validated names they carry.
+
+use std::borrow::Borrow;
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::ChatError;
+
+/// Longest room name, in ASCII characters.
+pub const MAX_ROOM_NAME_LEN: usize = 64;
+/// Longest author, in Unicode scalar values.
+pub const MAX_AUTHOR_CHARS: usize = 64;
+/// The room that `/messages` stands for.
+pub const DEFAULT_ROOM: &str = "general";
+
+/// A stored message, as the HTTP API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// UUIDv7, strictly increasing within a room in visibility order.
+    pub id: Uuid,
+    /// The room the message belongs to.
+    pub room: RoomName,
+    /// When the message became visible (UTC, microsecond precision).
+    #[serde(with = "rfc3339_micros")]
+    pub created_at: DateTime<Utc>,
+    /// Who wrote it, if they said.
+    pub author: Option<String>,
+    /// The text, exactly as sent.
+    pub body: String,
+}
+
+/// A room name: 1 to 64 characters from `[A-Za-z0-9_-]`, case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    /// Validates `name` as a room name.
+    pub fn parse(name: &str) -> Result<Self, ChatError> {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_ROOM_NAME_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(ChatError::InvalidRoomName)
+        }
+    }
+
+    /// The default room, `general`.
+    pub fn general() -> Self {
+        Self(DEFAULT_ROOM.to_owned())
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for RoomName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for RoomName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = ChatError;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Self::parse(&name)
+    }
+}
+
+impl From<RoomName> for String {
+    fn from(room: RoomName) -> Self {
+        room.0
+    }
+}
+
+/// A message as a client submits it, validated: a non-empty body and an
+/// optional author of 1 to 64 characters. Both are kept exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    body: String,
+    author: Option<String>,
+}
+
+impl NewMessage {
+    /// Validates a submission.
+    pub fn new(body: String, author: Option<String>) -> Result<Self, ChatError> {
+        if body.is_empty() {
+            return Err(ChatError::EmptyBody);
+        }
+        if let Some(author) = &author {
+            let chars = author.chars().count();
+            if chars == 0 || chars > MAX_AUTHOR_CHARS {
+                return Err(ChatError::InvalidAuthor);
+            }
+        }
+        Ok(Self { body, author })
+    }
+
+    /// The body text.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The author, if any.
+    pub fn author(&self) -> Option<&str> {
+        self.author.as_deref()
+    }
+
+    /// Turns the submission into a stored message with the id and time the
+    /// store assigned.
+    pub fn into_message(self, id: Uuid, room: RoomName, created_at: DateTime<Utc>) -> Message {
+        Message {
+            id,
+            room,
+            created_at,
+            author: self.author,
+            body: self.body,
+        }
+    }
+}
+
+/// Truncates a time to the microsecond precision that `created_at` carries,
+/// so that every backend stores and returns the same value.
+pub fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
+}
+
+/// `created_at` on the wire: RFC 3339 in UTC with six fractional digits.
+mod rfc3339_micros {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        time: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_accept_the_contract_alphabet() {
+        for name in ["general", "A-b_9", "x", &"r".repeat(64)] {
+            assert_eq!(RoomName::parse(name).unwrap().as_str(), name);
+        }
+    }
+
+    #[test]
+    fn room_names_reject_everything_else() {
+        for name in ["", "a b", "a/b", "é", "a.b", &"r".repeat(65)] {
+            assert!(
+                matches!(RoomName::parse(name), Err(ChatError::InvalidRoomName)),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_must_not_be_empty_but_may_be_white_space() {
+        assert!(matches!(
+            NewMessage::new(String::new(), None),
+            Err(ChatError::EmptyBody)
+        ));
+        assert_eq!(NewMessage::new("  \n".into(), None).unwrap().body(), "  \n");
+    }
+
+    #[test]
+    fn an_author_counts_unicode_scalar_values() {
+        let emoji_64 = "😀".repeat(64);
+        assert!(NewMessage::new("hi".into(), Some(emoji_64)).is_ok());
+        let too_long = "a".repeat(65);
+        assert!(matches!(
+            NewMessage::new("hi".into(), Some(too_long)),
+            Err(ChatError::InvalidAuthor)
+        ));
+        assert!(matches!(
+            NewMessage::new("hi".into(), Some(String::new())),
+            Err(ChatError::InvalidAuthor)
+        ));
+    }
+
+    #[test]
+    fn messages_round_trip_through_json_with_microsecond_times() {
+        let message = NewMessage::new("Hello World".into(), Some("alice".into()))
+            .unwrap()
+            .into_message(
+                Uuid::nil(),
+                RoomName::general(),
+                DateTime::parse_from_rfc3339("2026-11-28T21:21:14.123456Z")
+                    .unwrap()
+                    .into(),
+            );
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["created_at"], "2026-11-28T21:21:14.123456Z");
+        assert_eq!(json["room"], "general");
+        let back: Message = serde_json::from_value(json).unwrap();
+        assert_eq!(back, message);
+    }
+}

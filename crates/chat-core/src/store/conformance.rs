@@ -1,0 +1,539 @@
+//! The one test suite every backend runs: `conformance_suite!(fixture)` in a
+//! backend's test module expands to one `#[tokio::test]` per function here,
+//! each given the backend's `fixture(StoreOptions) -> Fixture`.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::FutureExt;
+use uuid::Uuid;
+
+use super::{ChatStore, ReadQuery, Retention, StoreOptions};
+use crate::{ManualClock, Message, NewMessage, RoomName};
+
+/// A store under test, plus whatever must outlive it (a temporary folder).
+pub(crate) struct Fixture {
+    pub store: Arc<dyn ChatStore>,
+    _keep_alive: Box<dyn Any + Send>,
+}
+
+impl Fixture {
+    pub fn new(store: Arc<dyn ChatStore>, keep_alive: impl Any + Send) -> Self {
+        Self {
+            store,
+            _keep_alive: Box::new(keep_alive),
+        }
+    }
+}
+
+/// Expands to one test per conformance function for the backend whose
+/// `fixture` is given.
+macro_rules! conformance_suite {
+    ($fixture:path) => {
+        $crate::store::conformance::conformance_suite!(@tests $fixture;
+            appended_messages_read_back_in_order_with_increasing_ids,
+            ids_increase_when_the_clock_stands_still_or_steps_back,
+            after_returns_the_oldest_limit_messages_newer_than_the_cursor,
+            after_accepts_any_uuid_as_cursor,
+            before_returns_the_newest_limit_messages_older_than_the_cursor,
+            latest_returns_the_newest_limit_messages_oldest_first,
+            rooms_are_separate_and_case_sensitive,
+            a_room_without_messages_reads_empty,
+            bodies_and_authors_are_stored_exactly_as_sent,
+            a_message_appended_between_read_and_wait_still_wakes_the_watch,
+            a_watch_ignores_other_rooms,
+            concurrent_appends_keep_every_message_once_and_each_posters_order,
+            retention_by_count_keeps_the_newest_and_marks_truncated_reads,
+            retention_by_age_deletes_old_messages_using_the_store_clock,
+            pruning_without_retention_deletes_nothing,
+        );
+    };
+    (@tests $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::store::conformance::$name($fixture).await;
+            }
+        )*
+    };
+}
+pub(crate) use conformance_suite;
+
+fn room(name: &str) -> RoomName {
+    RoomName::parse(name).unwrap()
+}
+
+fn new_message(body: &str) -> NewMessage {
+    NewMessage::new(body.to_owned(), Some("tester".to_owned())).unwrap()
+}
+
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn options_with(clock: &Arc<ManualClock>, retention: Retention) -> StoreOptions {
+    StoreOptions {
+        retention,
+        clock: Arc::clone(clock) as _,
+    }
+}
+
+async fn append_all(store: &dyn ChatStore, room: &RoomName, bodies: &[&str]) -> Vec<Message> {
+    let mut stored = Vec::new();
+    for body in bodies {
+        stored.push(store.append(room, new_message(body)).await.unwrap());
+    }
+    stored
+}
+
+fn bodies(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.body.as_str()).collect()
+}
+
+async fn read(store: &dyn ChatStore, room: &RoomName, query: ReadQuery) -> Vec<Message> {
+    store.read(room, query).await.unwrap().messages
+}
+
+pub(crate) async fn appended_messages_read_back_in_order_with_increasing_ids<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let stored = append_all(&*store, &general, &["one", "two", "three"]).await;
+    assert!(stored.windows(2).all(|pair| pair[0].id < pair[1].id));
+    assert!(stored
+        .iter()
+        .all(|m| m.id.get_version_num() == 7 && m.room == general));
+    let read_back = read(&*store, &general, ReadQuery::Latest { limit: 100 }).await;
+    assert_eq!(read_back, stored);
+}
+
+pub(crate) async fn ids_increase_when_the_clock_stands_still_or_steps_back<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let Fixture { store, .. } = fixture(options_with(&clock, Retention::default())).await;
+    let general = RoomName::general();
+    let mut stored = append_all(&*store, &general, &["a", "b", "c"]).await;
+    clock.advance(-TimeDelta::hours(2));
+    stored.extend(append_all(&*store, &general, &["d", "e"]).await);
+    assert!(stored.windows(2).all(|pair| pair[0].id < pair[1].id));
+    assert_eq!(stored[0].created_at, start_time());
+    assert_eq!(
+        read(&*store, &general, ReadQuery::Latest { limit: 10 }).await,
+        stored
+    );
+}
+
+pub(crate) async fn after_returns_the_oldest_limit_messages_newer_than_the_cursor<F, Fut>(
+    fixture: F,
+) where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let stored = append_all(&*store, &general, &["1", "2", "3", "4", "5"]).await;
+    let page = read(
+        &*store,
+        &general,
+        ReadQuery::After {
+            cursor: stored[1].id,
+            limit: 2,
+        },
+    )
+    .await;
+    assert_eq!(bodies(&page), ["3", "4"]);
+    let rest = read(
+        &*store,
+        &general,
+        ReadQuery::After {
+            cursor: stored[3].id,
+            limit: 100,
+        },
+    )
+    .await;
+    assert_eq!(bodies(&rest), ["5"]);
+    let none = read(
+        &*store,
+        &general,
+        ReadQuery::After {
+            cursor: stored[4].id,
+            limit: 100,
+        },
+    )
+    .await;
+    assert!(none.is_empty());
+}
+
+pub(crate) async fn after_accepts_any_uuid_as_cursor<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let stored = append_all(&*store, &general, &["1", "2", "3"]).await;
+    let from_start = read(
+        &*store,
+        &general,
+        ReadQuery::After {
+            cursor: Uuid::nil(),
+            limit: 2,
+        },
+    )
+    .await;
+    assert_eq!(bodies(&from_start), ["1", "2"]);
+    // A cursor between two stored ids that is itself not stored.
+    let between = Uuid::from_u128(stored[0].id.as_u128() + 1);
+    assert!(between < stored[1].id);
+    let page = read(
+        &*store,
+        &general,
+        ReadQuery::After {
+            cursor: between,
+            limit: 10,
+        },
+    )
+    .await;
+    assert_eq!(bodies(&page), ["2", "3"]);
+    let beyond = read(
+        &*store,
+        &general,
+        ReadQuery::After {
+            cursor: Uuid::max(),
+            limit: 10,
+        },
+    )
+    .await;
+    assert!(beyond.is_empty());
+}
+
+pub(crate) async fn before_returns_the_newest_limit_messages_older_than_the_cursor<F, Fut>(
+    fixture: F,
+) where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let stored = append_all(&*store, &general, &["1", "2", "3", "4", "5"]).await;
+    let page = read(
+        &*store,
+        &general,
+        ReadQuery::Before {
+            cursor: stored[3].id,
+            limit: 2,
+        },
+    )
+    .await;
+    assert_eq!(bodies(&page), ["2", "3"]);
+    let first = read(
+        &*store,
+        &general,
+        ReadQuery::Before {
+            cursor: stored[0].id,
+            limit: 10,
+        },
+    )
+    .await;
+    assert!(first.is_empty());
+    let all = read(
+        &*store,
+        &general,
+        ReadQuery::Before {
+            cursor: Uuid::max(),
+            limit: 10,
+        },
+    )
+    .await;
+    assert_eq!(all, stored);
+}
+
+pub(crate) async fn latest_returns_the_newest_limit_messages_oldest_first<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    append_all(&*store, &general, &["1", "2", "3", "4"]).await;
+    let page = read(&*store, &general, ReadQuery::Latest { limit: 3 }).await;
+    assert_eq!(bodies(&page), ["2", "3", "4"]);
+}
+
+pub(crate) async fn rooms_are_separate_and_case_sensitive<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    append_all(&*store, &room("General"), &["upper"]).await;
+    append_all(&*store, &room("general"), &["lower"]).await;
+    let upper = read(&*store, &room("General"), ReadQuery::Latest { limit: 10 }).await;
+    let lower = read(&*store, &room("general"), ReadQuery::Latest { limit: 10 }).await;
+    assert_eq!(bodies(&upper), ["upper"]);
+    assert_eq!(bodies(&lower), ["lower"]);
+}
+
+pub(crate) async fn a_room_without_messages_reads_empty<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let empty = room("nobody-here");
+    for query in [
+        ReadQuery::Latest { limit: 10 },
+        ReadQuery::After {
+            cursor: Uuid::nil(),
+            limit: 10,
+        },
+        ReadQuery::Before {
+            cursor: Uuid::max(),
+            limit: 10,
+        },
+    ] {
+        let page = store.read(&empty, query).await.unwrap();
+        assert!(page.messages.is_empty() && !page.truncated);
+    }
+}
+
+pub(crate) async fn bodies_and_authors_are_stored_exactly_as_sent<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let body = "  e\u{301} \u{e9}\t\n<b>&amp;</b> 😀 \0 ";
+    let message = NewMessage::new(body.to_owned(), Some(" Zoë ".to_owned())).unwrap();
+    let anonymous = NewMessage::new("x".to_owned(), None).unwrap();
+    store.append(&general, message).await.unwrap();
+    store.append(&general, anonymous).await.unwrap();
+    let page = read(&*store, &general, ReadQuery::Latest { limit: 10 }).await;
+    assert_eq!(page[0].body, body);
+    assert_eq!(page[0].author.as_deref(), Some(" Zoë "));
+    assert_eq!(page[1].author, None);
+}
+
+pub(crate) async fn a_message_appended_between_read_and_wait_still_wakes_the_watch<F, Fut>(
+    fixture: F,
+) where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    // The long-poll order: watch, read, then wait.
+    let mut watch = store.watch(&general);
+    assert!(read(&*store, &general, ReadQuery::Latest { limit: 10 })
+        .await
+        .is_empty());
+    append_all(&*store, &general, &["slipped in"]).await;
+    assert!(
+        watch.changed().now_or_never().is_some(),
+        "a message appended after watch() must make the wait complete at once"
+    );
+    // The naive order (read, then subscribe, then wait) misses it: a watch
+    // created after the append does not fire, so that poller would sleep
+    // through a message that is already there.
+    let mut late = store.watch(&general);
+    assert!(late.changed().now_or_never().is_none());
+}
+
+pub(crate) async fn a_watch_ignores_other_rooms<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let mut watch = store.watch(&room("quiet"));
+    append_all(&*store, &room("busy"), &["elsewhere"]).await;
+    assert!(watch.changed().now_or_never().is_none());
+}
+
+pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_order<F, Fut>(
+    fixture: F,
+) where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    const POSTERS: usize = 8;
+    const EACH: usize = 50;
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let tasks: Vec<_> = (0..POSTERS)
+        .map(|poster| {
+            let store = Arc::clone(&store);
+            let general = general.clone();
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let body = format!("{poster}:{n}");
+                    store
+                        .append(&general, NewMessage::new(body, None).unwrap())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = read(
+        &*store,
+        &general,
+        ReadQuery::After {
+            cursor: Uuid::nil(),
+            limit: 1000,
+        },
+    )
+    .await;
+    assert_eq!(all.len(), POSTERS * EACH);
+    assert!(all.windows(2).all(|pair| pair[0].id < pair[1].id));
+    let mut next_per_poster: HashMap<&str, usize> = HashMap::new();
+    for message in &all {
+        let (poster, n) = message.body.split_once(':').unwrap();
+        let expected = next_per_poster.entry(poster).or_default();
+        assert_eq!(
+            n.parse::<usize>().unwrap(),
+            *expected,
+            "poster {poster} out of order"
+        );
+        *expected += 1;
+    }
+}
+
+pub(crate) async fn retention_by_count_keeps_the_newest_and_marks_truncated_reads<F, Fut>(
+    fixture: F,
+) where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let retention = Retention {
+        per_room: NonZeroUsize::new(2),
+        max_age: None,
+    };
+    let Fixture { store, .. } = fixture(options_with(&clock, retention)).await;
+    let general = RoomName::general();
+    let other = room("other");
+    let stored = append_all(&*store, &general, &["1", "2", "3", "4"]).await;
+    append_all(&*store, &other, &["kept"]).await;
+    assert_eq!(store.prune().await.unwrap(), 2);
+    assert_eq!(
+        bodies(&read(&*store, &general, ReadQuery::Latest { limit: 10 }).await),
+        ["3", "4"]
+    );
+    assert_eq!(
+        bodies(&read(&*store, &other, ReadQuery::Latest { limit: 10 }).await),
+        ["kept"]
+    );
+
+    // A cursor that fell behind the retained history: the page starts at the
+    // oldest retained message and says so.
+    let behind = store
+        .read(
+            &general,
+            ReadQuery::After {
+                cursor: stored[0].id,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(behind.truncated);
+    assert_eq!(bodies(&behind.messages), ["3", "4"]);
+    // A cursor at the newest deleted message missed nothing.
+    let caught_up = store
+        .read(
+            &general,
+            ReadQuery::After {
+                cursor: stored[1].id,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!caught_up.truncated);
+    assert_eq!(bodies(&caught_up.messages), ["3", "4"]);
+    let untouched = store
+        .read(
+            &other,
+            ReadQuery::After {
+                cursor: Uuid::nil(),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!untouched.truncated);
+}
+
+pub(crate) async fn retention_by_age_deletes_old_messages_using_the_store_clock<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let retention = Retention {
+        per_room: None,
+        max_age: Some(Duration::from_secs(3600)),
+    };
+    let Fixture { store, .. } = fixture(options_with(&clock, retention)).await;
+    let general = RoomName::general();
+    let old = append_all(&*store, &general, &["old"]).await;
+    clock.advance(TimeDelta::minutes(90));
+    append_all(&*store, &general, &["recent"]).await;
+    assert_eq!(store.prune().await.unwrap(), 1);
+    let page = store
+        .read(
+            &general,
+            ReadQuery::After {
+                cursor: Uuid::nil(),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(bodies(&page.messages), ["recent"]);
+    assert!(page.truncated);
+    // New ids still sort after everything, deleted or not.
+    let newest = append_all(&*store, &general, &["newest"]).await;
+    assert!(newest[0].id > old[0].id);
+    clock.advance(TimeDelta::minutes(30));
+    assert_eq!(
+        store.prune().await.unwrap(),
+        0,
+        "a message exactly one hour old is kept"
+    );
+}
+
+pub(crate) async fn pruning_without_retention_deletes_nothing<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    append_all(&*store, &general, &["1", "2"]).await;
+    assert_eq!(store.prune().await.unwrap(), 0);
+    assert_eq!(
+        read(&*store, &general, ReadQuery::Latest { limit: 10 })
+            .await
+            .len(),
+        2
+    );
+}
