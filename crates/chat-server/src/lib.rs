@@ -1,1 +1,24 @@
-//! placeholder
+//! `chat-server`: actix-web handlers over a [`chat_core::ChatStore`], with
+//! event-driven long polling.
+//!
+//! - [`config`]: command-line flags and environment variables ([`Config`]).
+//! - [`startup`]: [`Application`], which opens the store, binds the socket
+//!   (port 0 in tests) and runs until its [`Shutdown`] fires.
+//! - `routes`: one module per endpoint family; thin handlers.
+//! - `poll_params` and `long_poll`: the query string of a GET and the
+//!   subscribe-read-wait loop behind it.
+//! - [`error`]: [`ApiError`], the contract's JSON errors.
+//! - [`telemetry`]: the tracing subscriber and the per-request log line.
+
+pub mod config;
+pub mod error;
+mod long_poll;
+mod poll_params;
+mod pruning;
+mod routes;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use startup::{Application, Shutdown, StartupError};

@@ -1,0 +1,155 @@
+//! Configuration: every option is a flag with an environment-variable twin.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use chat_core::store::Retention;
+use clap::Parser;
+
+/// How `chat-server` is configured.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chat-server",
+    version,
+    about = "HTTP long-polling chat server: POST messages, GET them the moment they arrive."
+)]
+pub struct Config {
+    /// Address to listen on (HOST:PORT; port 0 picks a free port).
+    #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+
+    /// Where messages live: `memory` (lost on exit) or `sqlite:PATH`.
+    #[arg(long, env = "CHAT_STORE", default_value = "memory")]
+    pub store: String,
+
+    /// Largest accepted request body, in bytes; larger POSTs get 413.
+    #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = 10_000)]
+    pub max_body_bytes: usize,
+
+    /// Seconds a GET waits for new messages when it gives no `timeout`.
+    #[arg(long, env = "CHAT_DEFAULT_POLL_TIMEOUT", default_value_t = 10)]
+    pub default_poll_timeout: u64,
+
+    /// Largest `timeout` a GET may ask for, in seconds; more is a 400.
+    #[arg(long, env = "CHAT_MAX_POLL_TIMEOUT", default_value_t = 60)]
+    pub max_poll_timeout: u64,
+
+    /// Keep at most this many messages per room (off by default).
+    #[arg(long, env = "CHAT_RETAIN_PER_ROOM")]
+    pub retain_per_room: Option<NonZeroUsize>,
+
+    /// Delete messages older than this, e.g. `90s`, `30m`, `12h`, `7d` (off by
+    /// default).
+    #[arg(long, env = "CHAT_RETAIN_FOR", value_parser = parse_duration)]
+    pub retain_for: Option<Duration>,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "CHAT_WORKERS")]
+    pub workers: Option<NonZeroUsize>,
+}
+
+impl Config {
+    /// The defaults with another listening address and store: what tests use.
+    pub fn new(addr: impl Into<String>, store: impl Into<String>) -> Self {
+        let mut config = Self::parse_from(["chat-server"]);
+        config.addr = addr.into();
+        config.store = store.into();
+        config
+    }
+
+    /// The retention settings handed to the store.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            per_room: self.retain_per_room,
+            max_age: self.retain_for,
+        }
+    }
+
+    /// The poll limits, checked for consistency.
+    pub fn poll_limits(&self) -> Result<PollLimits, String> {
+        if self.default_poll_timeout > self.max_poll_timeout {
+            return Err(format!(
+                "--default-poll-timeout ({}) must not exceed --max-poll-timeout ({})",
+                self.default_poll_timeout, self.max_poll_timeout
+            ));
+        }
+        Ok(PollLimits {
+            default_timeout: Duration::from_secs(self.default_poll_timeout),
+            max_timeout_secs: self.max_poll_timeout,
+        })
+    }
+}
+
+/// The bounds a GET's `timeout` is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct PollLimits {
+    /// Used when a GET has no `timeout`.
+    pub default_timeout: Duration,
+    /// The largest `timeout` accepted, in whole seconds.
+    pub max_timeout_secs: u64,
+}
+
+/// Parses `90s`, `30m`, `12h`, `7d` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 30m, 12h or 7d"))?;
+    let seconds_per_unit = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}`: use s, m, h or d"
+            ))
+        }
+    };
+    count
+        .checked_mul(seconds_per_unit)
+        .filter(|&seconds| seconds > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` must be a positive duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_common_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn bad_durations_are_rejected_with_a_reason() {
+        for text in ["", "0s", "h", "5w", "-3m", "1.5h"] {
+            assert!(parse_duration(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_match_the_contract() {
+        let config = Config::new("127.0.0.1:0", "memory");
+        assert_eq!(config.max_body_bytes, 10_000);
+        let limits = config.poll_limits().unwrap();
+        assert_eq!(limits.default_timeout, Duration::from_secs(10));
+        assert_eq!(limits.max_timeout_secs, 60);
+        assert!(!config.retention().is_enabled());
+    }
+
+    #[test]
+    fn a_default_timeout_above_the_maximum_is_refused() {
+        let mut config = Config::new("127.0.0.1:0", "memory");
+        config.default_poll_timeout = 61;
+        assert!(config.poll_limits().is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! The contract's JSON errors: `{"error": "<code>", "message": "<text>"}`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use chat_core::ChatError;
+use serde::Serialize;
+
+/// Everything a request can fail with, mapped to a status and a code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The POST body is not a JSON object, or not UTF-8.
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// A field of the POST body breaks a rule.
+    #[error("{0}")]
+    InvalidMessage(ChatError),
+    /// The room name in the path is not `[A-Za-z0-9_-]{{1,64}}`.
+    #[error("{0}")]
+    InvalidRoom(ChatError),
+    /// A query parameter is malformed, out of range, empty or repeated.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// No such path.
+    #[error("no such path")]
+    NotFound,
+    /// The path exists but not with this method.
+    #[error("method not allowed; this path takes {allowed}")]
+    MethodNotAllowed {
+        /// The methods the path does take, for the `Allow` header.
+        allowed: &'static str,
+    },
+    /// The body is larger than the configured limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A POST whose `Content-Type` is not `application/json`.
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// The store cannot serve; nothing was written.
+    #[error("the message store is unavailable; nothing was written, try again later")]
+    Unavailable(#[source] ChatError),
+    /// Anything else; details go to the log, never to the client.
+    #[error("internal server error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// The machine-readable code of the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidMessage(ChatError::InvalidAuthor) => "invalid_author",
+            Self::InvalidMessage(_) => "invalid_body",
+            Self::InvalidRoom(_) => "invalid_room",
+            Self::InvalidParameter(_) => "invalid_parameter",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unavailable(_) => "store_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> Self {
+        match error {
+            ChatError::InvalidRoomName => Self::InvalidRoom(error),
+            ChatError::EmptyBody | ChatError::InvalidAuthor => Self::InvalidMessage(error),
+            ChatError::Unavailable(_) | ChatError::Closed => Self::Unavailable(error),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidJson(_)
+            | Self::InvalidMessage(_)
+            | Self::InvalidRoom(_)
+            | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut response = HttpResponse::build(status);
+        if let Self::MethodNotAllowed { allowed } = self {
+            response.insert_header((header::ALLOW, *allowed));
+        }
+        response.json(ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_do_not_leak_their_source() {
+        let error = ApiError::Internal("disk /var/secret exploded".into());
+        assert_eq!(error.to_string(), "internal server error");
+        let unavailable = ApiError::from(ChatError::Unavailable("SQLITE_FULL at /srv".into()));
+        assert!(!unavailable.to_string().contains("/srv"));
+        assert_eq!(unavailable.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn validation_errors_map_to_400_with_their_own_codes() {
+        let author = ApiError::from(ChatError::InvalidAuthor);
+        assert_eq!(
+            (author.status_code(), author.code()),
+            (StatusCode::BAD_REQUEST, "invalid_author")
+        );
+        let room = ApiError::from(ChatError::InvalidRoomName);
+        assert_eq!(
+            (room.status_code(), room.code()),
+            (StatusCode::BAD_REQUEST, "invalid_room")
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! The `chat-server` binary: parse the configuration, set up logging, raise
+//! the open-files limit, run until SIGINT or SIGTERM.
+
+use std::error::Error;
+use std::process::ExitCode;
+
+use chat_server::{telemetry, Application, Config};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    telemetry::init_subscriber();
+    raise_open_files_limit();
+
+    let store = config.store.clone();
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("chat-server: {}", error_chain(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = app.shutdown();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stop signal received: answering parked polls and shutting down");
+        shutdown.trigger();
+    });
+    println!(
+        "chat-server listening on http://{} (store: {store})",
+        app.addr()
+    );
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("chat-server: {}", error_chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every parked poll holds a socket: lift the soft limit to the hard one.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-files limit raised"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-files limit"),
+    }
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate =
+        signal(SignalKind::terminate()).expect("cannot install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// "outer: inner: innermost", so one line says what went wrong and why.
+fn error_chain(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

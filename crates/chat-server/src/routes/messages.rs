@@ -1,0 +1,174 @@
+//! `POST` and `GET` on `/messages` (the room `general`) and
+//! `/rooms/{room}/messages`.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chat_core::{NewMessage, RoomName};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::long_poll;
+use crate::poll_params::PollParams;
+use crate::startup::AppState;
+use crate::ApiError;
+
+/// The header that tells a client retention deleted messages it never saw.
+const HISTORY_TRUNCATED: &str = "Chat-History-Truncated";
+
+/// `POST /messages`.
+pub(crate) async fn post_general(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    post(RoomName::general(), &request, payload, &state).await
+}
+
+/// `POST /rooms/{room}/messages`.
+pub(crate) async fn post_room(
+    room: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    post(RoomName::parse(&room)?, &request, payload, &state).await
+}
+
+/// `GET /messages`.
+pub(crate) async fn get_general(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    get(RoomName::general(), &request, &state).await
+}
+
+/// `GET /rooms/{room}/messages`.
+pub(crate) async fn get_room(
+    room: web::Path<String>,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    get(RoomName::parse(&room)?, &request, &state).await
+}
+
+async fn post(
+    room: RoomName,
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    if !is_json(request) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = read_body(request, payload, state.max_body_bytes).await?;
+    let message = parse_submission(&bytes)?;
+    let stored = state.store.append(&room, message).await?;
+    Ok(HttpResponse::Created().json(stored))
+}
+
+async fn get(
+    room: RoomName,
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let params = PollParams::parse(request.query_string(), &state.poll_limits)?;
+    let page = long_poll::poll(&*state.store, &room, params, &state.shutdown).await?;
+    let mut response = HttpResponse::Ok();
+    response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+    if page.truncated {
+        response.insert_header((HISTORY_TRUNCATED, "true"));
+    }
+    Ok(response.json(page.messages))
+}
+
+/// True when `Content-Type` is `application/json`, with any parameters.
+fn is_json(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads the whole body, refusing it as soon as it is known to be too large.
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large);
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|error| ApiError::InvalidJson(format!("could not read the body: {error}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Turns `{"body": "...", "author": "..."}` into a validated message;
+/// unknown fields are ignored.
+fn parse_submission(bytes: &[u8]) -> Result<NewMessage, ApiError> {
+    let mut fields: Map<String, Value> =
+        serde_json::from_slice(bytes).map_err(|error| ApiError::InvalidJson(error.to_string()))?;
+    let body = match fields.remove("body") {
+        Some(Value::String(body)) => body,
+        _ => return Err(ApiError::from(chat_core::ChatError::EmptyBody)),
+    };
+    let author = match fields.remove("author") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(author)) => Some(author),
+        Some(_) => return Err(ApiError::from(chat_core::ChatError::InvalidAuthor)),
+    };
+    Ok(NewMessage::new(body, author)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submissions_keep_body_and_author_and_ignore_unknown_fields() {
+        let message =
+            parse_submission(br#"{"body":" hi ","author":"bob","id":"x","room":"y","extra":1}"#)
+                .unwrap();
+        assert_eq!((message.body(), message.author()), (" hi ", Some("bob")));
+        assert_eq!(
+            parse_submission(br#"{"body":"x","author":null}"#)
+                .unwrap()
+                .author(),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_submissions_are_rejected() {
+        for (raw, code) in [
+            (&b"{"[..], "invalid_json"),
+            (b"[]", "invalid_json"),
+            (b"\"body\"", "invalid_json"),
+            (b"{\"body\":\"\xff\"}", "invalid_json"),
+            (br#"{}"#, "invalid_body"),
+            (br#"{"body":""}"#, "invalid_body"),
+            (br#"{"body":null}"#, "invalid_body"),
+            (br#"{"body":5}"#, "invalid_body"),
+            (br#"{"body":"x","author":""}"#, "invalid_author"),
+            (br#"{"body":"x","author":7}"#, "invalid_author"),
+        ] {
+            let error = parse_submission(raw).unwrap_err();
+            assert_eq!(error.code(), code, "{}", String::from_utf8_lossy(raw));
+        }
+    }
+}

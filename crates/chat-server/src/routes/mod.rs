@@ -1,0 +1,31 @@
+//! The URL map: one module per endpoint family, all handlers thin.
+
+mod fallback;
+mod health;
+mod messages;
+
+use actix_web::web;
+
+pub(crate) use fallback::not_found;
+
+/// Registers every route of the contract.
+pub(crate) fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/messages")
+                .route(web::get().to(messages::get_general))
+                .route(web::post().to(messages::post_general))
+                .default_service(fallback::method_not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/rooms/{room}/messages")
+                .route(web::get().to(messages::get_room))
+                .route(web::post().to(messages::post_room))
+                .default_service(fallback::method_not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(health::healthz))
+                .default_service(fallback::method_not_allowed("GET")),
+        );
+}

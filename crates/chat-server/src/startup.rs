@@ -1,0 +1,152 @@
+//! Building and running the server: [`Application::build`] opens the store and
+//! binds the socket, [`Application::run_until_stopped`] serves until the
+//! [`Shutdown`] fires.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{dev::Server, web, App, HttpServer};
+use chat_core::store::StoreOptions;
+use chat_core::{ChatError, ChatStore, SystemClock};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::PollLimits;
+use crate::{pruning, routes, telemetry, Config};
+
+/// Pending connections the kernel queues before accepting: thousands of
+/// pollers reconnect at once after a restart.
+const LISTEN_BACKLOG: u32 = 4096;
+/// Connections one worker holds at most; parked polls are connections.
+const MAX_CONNECTIONS_PER_WORKER: usize = 100_000;
+/// Seconds in-flight requests get to finish once shutdown starts (parked
+/// polls answer at once, so this only bounds slow uploads).
+const SHUTDOWN_GRACE_SECS: u64 = 10;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] ChatError),
+    /// Options that contradict each other.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address from the configuration.
+        addr: String,
+        /// Why binding failed.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What every handler shares; built once, outside the `HttpServer` closure.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub store: Arc<dyn ChatStore>,
+    pub poll_limits: PollLimits,
+    pub max_body_bytes: usize,
+    pub shutdown: CancellationToken,
+}
+
+/// Stops a running [`Application`] gracefully: parked polls answer `[]`,
+/// in-flight requests finish, then the server exits. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(CancellationToken);
+
+impl Shutdown {
+    /// Starts the graceful shutdown.
+    pub fn trigger(&self) {
+        self.0.cancel();
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Opens the configured store and binds the configured address.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let options = StoreOptions {
+            retention: config.retention(),
+            clock: Arc::new(SystemClock),
+        };
+        let store = chat_core::store::open(&config.store, options).await?;
+        Self::build_with_store(&config, store)
+    }
+
+    /// Binds the configured address and serves `store`; `config.store` is
+    /// ignored. Tests use this to restart a server over the same store.
+    /// Must be called inside a tokio runtime.
+    pub fn build_with_store(
+        config: &Config,
+        store: Arc<dyn ChatStore>,
+    ) -> Result<Self, StartupError> {
+        let poll_limits = config.poll_limits().map_err(StartupError::Config)?;
+        let shutdown = Shutdown::default();
+        pruning::spawn(Arc::clone(&store), config.retention(), shutdown.0.clone());
+        let state = web::Data::new(AppState {
+            store,
+            poll_limits,
+            max_body_bytes: config.max_body_bytes,
+            shutdown: shutdown.0.clone(),
+        });
+        let bind_error = |source| StartupError::Bind {
+            addr: config.addr.clone(),
+            source,
+        };
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(telemetry::log_request))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .backlog(LISTEN_BACKLOG)
+        .max_connections(MAX_CONNECTIONS_PER_WORKER)
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .shutdown_signal(shutdown.0.clone().cancelled_owned());
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.get());
+        }
+        let server = server.bind(&config.addr).map_err(bind_error)?;
+        let addr = *server
+            .addrs()
+            .first()
+            .ok_or_else(|| bind_error(io::Error::other("the address resolved to nothing")))?;
+        Ok(Self {
+            server: server.run(),
+            addr,
+            shutdown,
+        })
+    }
+
+    /// The address actually bound (its port is the real one when the
+    /// configuration said 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown handle fires and in-flight requests are done.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.server.await
+    }
+}

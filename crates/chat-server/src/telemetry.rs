@@ -1,0 +1,42 @@
+//! Logging: the subscriber (installed by the binary only) and one info line
+//! per request, without message bodies.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use tracing_subscriber::EnvFilter;
+
+/// Installs a stderr subscriber filtered by `RUST_LOG` (default `info`).
+pub fn init_subscriber() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Logs method, path, status and duration of every request.
+pub(crate) async fn log_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.call(request).await;
+    }
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.path().to_owned();
+    let response = next.call(request).await?;
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(response)
+}
