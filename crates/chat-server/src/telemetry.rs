@@ -9,14 +9,15 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use tracing_subscriber::EnvFilter;
 
-/// Installs a stderr subscriber filtered by `RUST_LOG` (default `info`).
+/// Installs a stderr subscriber filtered by `RUST_LOG` (default `info`);
+/// does nothing if one is already installed.
 pub fn init_subscriber() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let _already_installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .try_init();
 }
 
 /// Logs method, path, status and duration of every request.

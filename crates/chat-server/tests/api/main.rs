@@ -1,0 +1,14 @@
+//! Black-box tests of the HTTP contract (`shared/API.md`), over real HTTP,
+//! against every store backend: each test is written once as
+//! `async fn name(backend: Backend)` and `backend_tests!` runs it per backend.
+
+mod helpers;
+
+mod concurrency;
+mod errors;
+mod health;
+mod long_poll;
+mod read;
+mod retention;
+mod shutdown;
+mod write;
