@@ -18,9 +18,20 @@ pub enum ChatError {
     /// An author that is empty or longer than 64 characters.
     #[error("`author` must be 1 to 64 characters, or absent or null")]
     InvalidAuthor,
-    /// A store specification that names no known or compiled-in backend.
-    #[error("unknown store `{0}`: expected `memory` or `sqlite:PATH`")]
+    /// A store specification that names no known backend.
+    #[error("unknown store `{0}`: expected `memory` or `sqlite:PATH` (such as `sqlite:chat.db`)")]
     UnknownStore(String),
+    /// A store specification whose backend this build leaves out.
+    #[error(
+        "store `{scheme}:` is not compiled into this build; rebuild with the cargo feature \
+         `{feature}`"
+    )]
+    NotCompiledIn {
+        /// The scheme asked for, such as `sqlite`.
+        scheme: &'static str,
+        /// The cargo feature of `chat-core` that brings it in.
+        feature: &'static str,
+    },
     /// The store cannot be opened at start-up (locked, corrupt, unwritable,
     /// newer schema, ...); the message says which and what to do.
     #[error("cannot open store: {reason}")]

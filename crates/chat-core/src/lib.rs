@@ -8,6 +8,9 @@
 //! - [`store`]: the [`ChatStore`] trait, the [`store::open`] entry point that
 //!   picks a backend from a URL-like string, and the backends themselves.
 //! - [`error`]: the one error type of this crate, [`ChatError`].
+//!
+//! The cargo feature `sqlite` (on by default) builds the durable SQLite
+//! backend, `store::SqliteStore`, opened as `sqlite:PATH`.
 
 pub mod clock;
 pub mod error;

@@ -17,6 +17,10 @@ use super::{ChatStore, ReadQuery, Retention, StoreOptions};
 use crate::{ManualClock, Message, NewMessage, RoomName};
 
 /// A store under test, plus whatever must outlive it (a temporary folder).
+///
+/// Tests bind both fields, `let Fixture { store, _keep_alive } = ...`: a `..`
+/// pattern would drop the unbound field at the end of that statement, deleting
+/// a backend's folder while its store still uses it.
 pub(crate) struct Fixture {
     pub store: Arc<dyn ChatStore>,
     _keep_alive: Box<dyn Any + Send>,
@@ -106,7 +110,7 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let stored = append_all(&*store, &general, &["one", "two", "three"]).await;
     assert!(stored.windows(2).all(|pair| pair[0].id < pair[1].id));
@@ -123,7 +127,7 @@ where
     Fut: Future<Output = Fixture>,
 {
     let clock = Arc::new(ManualClock::new(start_time()));
-    let Fixture { store, .. } = fixture(options_with(&clock, Retention::default())).await;
+    let Fixture { store, _keep_alive } = fixture(options_with(&clock, Retention::default())).await;
     let general = RoomName::general();
     let mut stored = append_all(&*store, &general, &["a", "b", "c"]).await;
     clock.advance(-TimeDelta::hours(2));
@@ -142,7 +146,7 @@ pub(crate) async fn after_returns_the_oldest_limit_messages_newer_than_the_curso
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let stored = append_all(&*store, &general, &["1", "2", "3", "4", "5"]).await;
     let page = read(
@@ -182,9 +186,16 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let Fixture { store, _keep_alive } = fixture(options_with(&clock, Retention::default())).await;
     let general = RoomName::general();
-    let stored = append_all(&*store, &general, &["1", "2", "3"]).await;
+    // One millisecond apart, so that ids leave room for a cursor between
+    // them; within one millisecond the next id may be the previous plus one.
+    let mut stored = Vec::new();
+    for body in ["1", "2", "3"] {
+        stored.extend(append_all(&*store, &general, &[body]).await);
+        clock.advance(TimeDelta::milliseconds(1));
+    }
     let from_start = read(
         &*store,
         &general,
@@ -226,7 +237,7 @@ pub(crate) async fn before_returns_the_newest_limit_messages_older_than_the_curs
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let stored = append_all(&*store, &general, &["1", "2", "3", "4", "5"]).await;
     let page = read(
@@ -266,7 +277,7 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     append_all(&*store, &general, &["1", "2", "3", "4"]).await;
     let page = read(&*store, &general, ReadQuery::Latest { limit: 3 }).await;
@@ -278,7 +289,7 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     append_all(&*store, &room("General"), &["upper"]).await;
     append_all(&*store, &room("general"), &["lower"]).await;
     let upper = read(&*store, &room("General"), ReadQuery::Latest { limit: 10 }).await;
@@ -292,7 +303,7 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let empty = room("nobody-here");
     for query in [
         ReadQuery::Latest { limit: 10 },
@@ -315,7 +326,7 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let body = "  e\u{301} \u{e9}\t\n<b>&amp;</b> 😀 \0 ";
     let message = NewMessage::new(body.to_owned(), Some(" Zoë ".to_owned())).unwrap();
@@ -334,7 +345,7 @@ pub(crate) async fn a_message_appended_between_read_and_wait_still_wakes_the_wat
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     // The long-poll order: watch, read, then wait.
     let mut watch = store.watch(&general);
@@ -358,7 +369,7 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let mut watch = store.watch(&room("quiet"));
     append_all(&*store, &room("busy"), &["elsewhere"]).await;
     assert!(watch.changed().now_or_never().is_none());
@@ -372,7 +383,7 @@ pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_
 {
     const POSTERS: usize = 8;
     const EACH: usize = 50;
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let tasks: Vec<_> = (0..POSTERS)
         .map(|poster| {
@@ -427,7 +438,7 @@ pub(crate) async fn retention_by_count_keeps_the_newest_and_marks_truncated_read
         per_room: NonZeroUsize::new(2),
         max_age: None,
     };
-    let Fixture { store, .. } = fixture(options_with(&clock, retention)).await;
+    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
     let general = RoomName::general();
     let other = room("other");
     let stored = append_all(&*store, &general, &["1", "2", "3", "4"]).await;
@@ -492,7 +503,7 @@ where
         per_room: None,
         max_age: Some(Duration::from_secs(3600)),
     };
-    let Fixture { store, .. } = fixture(options_with(&clock, retention)).await;
+    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
     let general = RoomName::general();
     let old = append_all(&*store, &general, &["old"]).await;
     clock.advance(TimeDelta::minutes(90));
@@ -526,7 +537,7 @@ where
     F: FnOnce(StoreOptions) -> Fut,
     Fut: Future<Output = Fixture>,
 {
-    let Fixture { store, .. } = fixture(StoreOptions::default()).await;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     append_all(&*store, &general, &["1", "2"]).await;
     assert_eq!(store.prune().await.unwrap(), 0);

@@ -6,9 +6,13 @@
 //! from its own process. Every backend notifies its [`Watchers`] only after a
 //! message is visible to readers (for a durable backend: committed).
 //!
-//! Backends are chosen at run time with [`open`] from a URL-like string.
+//! Backends are chosen at run time with [`open`] from a URL-like string:
+//! `memory` for [`MemoryStore`], `sqlite:PATH` for `SqliteStore` (cargo
+//! feature `sqlite`, on by default).
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod watchers;
 
 #[cfg(test)]
@@ -23,6 +27,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 pub use watchers::{RoomWatch, Watchers};
 
 use crate::{ChatError, Clock, Message, NewMessage, RoomName, SystemClock};
@@ -121,13 +127,36 @@ pub trait ChatStore: Send + Sync + Debug {
     async fn check_health(&self) -> Result<(), ChatError>;
 }
 
-/// Opens the backend named by `spec`: `memory`, or `sqlite:PATH` when the
-/// `sqlite` feature is compiled in.
+/// Opens the backend named by `spec`:
+///
+/// - `memory`: a [`MemoryStore`];
+/// - `sqlite:PATH`: a `SqliteStore` in the file `PATH` (relative to the
+///   working directory), created if missing. Without the `sqlite` feature
+///   this is [`ChatError::NotCompiledIn`].
+///
+/// Anything else is [`ChatError::UnknownStore`]; a store that cannot be
+/// opened is [`ChatError::Open`].
 pub async fn open(spec: &str, options: StoreOptions) -> Result<Arc<dyn ChatStore>, ChatError> {
     if spec == "memory" {
         return Ok(Arc::new(MemoryStore::new(options)));
     }
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        return open_sqlite(path, options).await;
+    }
     Err(ChatError::UnknownStore(spec.to_owned()))
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(path: &str, options: StoreOptions) -> Result<Arc<dyn ChatStore>, ChatError> {
+    Ok(Arc::new(SqliteStore::open(path, options).await?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(_path: &str, _options: StoreOptions) -> Result<Arc<dyn ChatStore>, ChatError> {
+    Err(ChatError::NotCompiledIn {
+        scheme: "sqlite",
+        feature: "sqlite",
+    })
 }
 
 #[cfg(test)]
@@ -140,6 +169,33 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, ChatError::UnknownStore(spec) if spec == "redis://localhost"));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn open_sqlite_creates_the_database_file() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("chat.db");
+        let spec = format!("sqlite:{}", path.display());
+        let store = open(&spec, StoreOptions::default()).await.unwrap();
+        assert!(path.is_file());
+        store.check_health().await.unwrap();
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    #[tokio::test]
+    async fn open_sqlite_without_the_feature_says_it_is_not_compiled_in() {
+        let error = open("sqlite:chat.db", StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            ChatError::NotCompiledIn {
+                scheme: "sqlite",
+                ..
+            }
+        ));
+        assert!(error.to_string().contains("feature `sqlite`"), "{error}");
     }
 
     #[tokio::test]
