@@ -18,8 +18,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
 
-    /// Where messages live: `memory` (lost on exit) or `sqlite:PATH`.
-    #[arg(long, env = "CHAT_STORE", default_value = "memory")]
+    /// Where messages live: `sqlite:PATH` (durable; PATH relative to the
+    /// working directory) or `memory` (lost on exit).
+    #[arg(long, env = "CHAT_STORE", default_value = "sqlite:chat.db")]
     pub store: String,
 
     /// Largest accepted request body, in bytes; larger POSTs get 413.

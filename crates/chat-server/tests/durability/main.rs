@@ -1,0 +1,10 @@
+//! Durability of the default SQLite store, tested on the real `chat-server`
+//! binary: restarts, `SIGKILL` in the middle of concurrent posts, and the
+//! start-up errors an operator can meet.
+#![cfg(feature = "sqlite")]
+
+mod process;
+
+mod crash;
+mod restart;
+mod startup_errors;
