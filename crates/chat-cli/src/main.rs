@@ -1,1 +1,65 @@
-fn main() {}
+//! `chat-cli`: a command-line client for `chat-server`.
+//!
+//! - `chat-cli send <BODY>` posts a message and prints its id; `send -` posts
+//!   each line of standard input.
+//! - `chat-cli tail` prints recent messages and follows the room, surviving
+//!   server restarts without duplicating or skipping a message.
+//!
+//! Where things live: [`cli`] parses and checks the arguments, [`client`]
+//! speaks the HTTP contract, [`send`] and [`tail`] are the two commands,
+//! [`cursor_file`] keeps `tail`'s position between runs, [`output`] formats
+//! and writes, and [`error`] gathers what can go wrong.
+//!
+//! Exit codes: 0 on success (and when standard output is closed by its
+//! reader), 1 on an error, reported as one line on standard error, and 2 on a
+//! usage error.
+
+mod cli;
+mod client;
+mod cursor_file;
+mod error;
+mod output;
+mod send;
+mod tail;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+use crate::error::CliError;
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    // Exits with code 2 and clap's message on a usage error.
+    let cli = Cli::parse();
+    // One request is in flight at a time, so one thread is all it takes.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            output::report(format_args!("cannot start the async runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is_closed_stdout() => ExitCode::SUCCESS,
+        Err(error) => {
+            output::report(error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let client = Client::new(&cli.target.server, cli.target.room.as_ref())?;
+    let mut out = Output::new();
+    match &cli.command {
+        Command::Send(args) => send::run(&client, args, &mut out).await,
+        Command::Tail(args) => tail::run(&client, args, &mut out).await,
+    }
+}

@@ -1,0 +1,341 @@
+//! `chat-cli tail`.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_core::store::{Retention, StoreOptions};
+use chat_core::{ManualClock, Message, NewMessage, RoomName};
+use chrono::{TimeDelta, Utc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::helpers::{
+    chat_cli, memory_store, read_all, spawn_server, spawn_server_with, wait_for_file, Running,
+    PATIENCE,
+};
+
+fn ids(messages: &[Message]) -> Vec<Uuid> {
+    messages.iter().map(|message| message.id).collect()
+}
+
+#[tokio::test]
+async fn tail_prints_recent_history_then_follows_new_messages_one_line_each() {
+    let server = spawn_server();
+    for body in ["too old", "second\nline", "third"] {
+        server.post_general(body).await;
+    }
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "-n", "2", "--count", "3"]);
+    let mut tail = Running::spawn(command);
+
+    let first = tail.next_line().await;
+    let second = tail.next_line().await;
+    server.post("/messages", "fresh", Some("alice")).await;
+    let third = tail.next_line().await;
+
+    assert!(first.ends_with(r" anonymous: second\nline"), "{first}");
+    assert!(second.ends_with(" anonymous: third"), "{second}");
+    assert!(third.ends_with(" alice: fresh"), "{third}");
+    let time = first.split(' ').next().unwrap_or_default();
+    assert!(
+        chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").is_ok(),
+        "{first}"
+    );
+    let finished = tail.finish().await;
+    assert!(finished.status.success(), "{finished:?}");
+    assert!(finished.stdout.is_empty() && finished.stderr.is_empty());
+}
+
+#[tokio::test]
+async fn tail_n_0_prints_only_messages_posted_after_it_started() {
+    let server = spawn_server();
+    server.post_general("before").await;
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let cursor = directory.path().join("cursor");
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "-n", "0", "--count", "1", "--json", "--cursor-file"]);
+    command.arg(&cursor);
+    let mut tail = Running::spawn(command);
+
+    // The cursor file is written once tail knows where it starts.
+    wait_for_file(&cursor).await;
+    let after = server.post_general("after").await;
+
+    assert_eq!(tail.next_messages(1).await, [after]);
+    assert!(tail.finish().await.status.success());
+}
+
+#[tokio::test]
+async fn tail_in_an_empty_room_prints_the_first_message_posted() {
+    let server = spawn_server();
+    let mut command = chat_cli(&server.url);
+    command.args(["--room", "quiet", "tail", "--count", "1", "--json"]);
+    let mut tail = Running::spawn(command);
+
+    let first = server.post("/rooms/quiet/messages", "anyone?", None).await;
+
+    assert_eq!(tail.next_messages(1).await, [first]);
+    assert!(tail.finish().await.status.success());
+}
+
+#[tokio::test]
+async fn tail_after_replays_every_message_after_the_cursor() {
+    let server = spawn_server();
+    let mut posted = Vec::new();
+    for body in ["one", "two", "three", "four"] {
+        posted.push(server.post_general(body).await);
+    }
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--count", "2", "--after"]);
+    command.arg(posted[1].id.to_string());
+
+    let mut tail = Running::spawn(command);
+
+    assert_eq!(tail.next_messages(2).await, posted[2..]);
+    assert!(tail.finish().await.status.success());
+}
+
+#[tokio::test]
+async fn tail_json_prints_each_message_as_one_json_object_per_line() {
+    let server = spawn_server();
+    let first = server
+        .post("/messages", "multi\nline \"quoted\"", None)
+        .await;
+    let second = server.post("/messages", "plain", Some("bob")).await;
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--count", "2"]);
+
+    let finished = Running::spawn(command).finish().await;
+
+    assert!(finished.status.success(), "{finished:?}");
+    let lines = finished.lines();
+    assert_eq!(lines.len(), 2, "{finished:?}");
+    let parsed: Vec<Message> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("one JSON message per line"))
+        .collect();
+    assert_eq!(parsed, [first, second]);
+}
+
+#[tokio::test]
+async fn tail_cursor_file_resumes_exactly_where_the_previous_run_stopped() {
+    let server = spawn_server();
+    for body in ["m1", "m2", "m3"] {
+        server.post_general(body).await;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let cursor = directory.path().join("cursor");
+    let tail = |count: &str| {
+        let mut command = chat_cli(&server.url);
+        command.args(["tail", "--json", "--count", count, "--cursor-file"]);
+        command.arg(&cursor);
+        Running::spawn(command)
+    };
+
+    let mut first_run = tail("1");
+    let first = first_run.next_messages(1).await;
+    assert!(first_run.finish().await.status.success());
+    server.post_general("m4").await;
+    let mut second_run = tail("3");
+    let second = second_run.next_messages(3).await;
+    assert!(second_run.finish().await.status.success());
+
+    let everything = server.messages("/messages").await;
+    let printed: Vec<Message> = first.into_iter().chain(second).collect();
+    assert_eq!(printed, everything);
+    let stored = std::fs::read_to_string(&cursor).expect("cursor file");
+    assert_eq!(stored.trim(), everything[3].id.to_string());
+}
+
+#[tokio::test]
+async fn tail_survives_a_server_restart_and_prints_every_message_exactly_once() {
+    let store = memory_store(StoreOptions::default());
+    let general = RoomName::general();
+    let server_a = spawn_server_with("127.0.0.1:0", Arc::clone(&store));
+    let port = server_a.port;
+    let mut command = chat_cli(&server_a.url);
+    command.args(["tail", "--json", "--count", "6"]);
+    let mut tail = Running::spawn(command);
+
+    server_a.post_general("a1").await;
+    server_a.post_general("a2").await;
+    let mut printed = tail.next_messages(2).await;
+    server_a.stop().await;
+    for body in ["while down 1", "while down 2"] {
+        let message = NewMessage::new(body.into(), None).expect("valid message");
+        store.append(&general, message).await.expect("stored");
+    }
+    let server_b = spawn_server_with(&format!("127.0.0.1:{port}"), Arc::clone(&store));
+    server_b.post_general("b1").await;
+    server_b.post_general("b2").await;
+    printed.extend(tail.next_messages(4).await);
+
+    let finished = tail.finish().await;
+    assert!(finished.status.success(), "{finished:?}");
+    assert!(finished.stdout.is_empty(), "{finished:?}");
+    let everything = server_b.messages("/messages").await;
+    assert_eq!(everything.len(), 6);
+    assert_eq!(ids(&printed), ids(&everything));
+}
+
+#[tokio::test]
+async fn tail_warns_when_retention_deleted_messages_it_had_not_read() {
+    let store = memory_store(StoreOptions {
+        retention: Retention {
+            per_room: NonZeroUsize::new(2),
+            max_age: None,
+        },
+        ..StoreOptions::default()
+    });
+    let server = spawn_server_with("127.0.0.1:0", Arc::clone(&store));
+    let mut posted = Vec::new();
+    for body in ["m1", "m2", "m3", "m4"] {
+        posted.push(server.post_general(body).await);
+    }
+    assert_eq!(store.prune().await.expect("pruned"), 2);
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--count", "2", "--after"]);
+    command.arg(posted[0].id.to_string());
+
+    let finished = Running::spawn(command).finish().await;
+
+    assert!(finished.status.success(), "{finished:?}");
+    assert_eq!(finished.lines().len(), 2);
+    assert!(
+        finished
+            .stderr
+            .starts_with("chat-cli: warning: messages were deleted"),
+        "{finished:?}"
+    );
+}
+
+#[tokio::test]
+async fn tail_does_not_warn_about_a_room_that_retention_emptied_before_it_started() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let store = memory_store(StoreOptions {
+        retention: Retention {
+            per_room: None,
+            max_age: Some(Duration::from_secs(60)),
+        },
+        clock: clock.clone(),
+    });
+    let server = spawn_server_with("127.0.0.1:0", Arc::clone(&store));
+    server.post_general("expired").await;
+    clock.advance(TimeDelta::minutes(5));
+    assert_eq!(store.prune().await.expect("pruned"), 1);
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let cursor = directory.path().join("cursor");
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--count", "1", "--cursor-file"]);
+    command.arg(&cursor);
+    let mut tail = Running::spawn(command);
+
+    wait_for_file(&cursor).await;
+    let fresh = server.post_general("fresh").await;
+
+    assert_eq!(tail.next_messages(1).await, [fresh]);
+    let finished = tail.finish().await;
+    assert!(finished.status.success(), "{finished:?}");
+    assert!(finished.stderr.is_empty(), "{finished:?}");
+}
+
+#[tokio::test]
+async fn tail_ends_with_the_servers_message_on_a_client_error() {
+    let server = spawn_server();
+    let mut command = chat_cli(&format!("{}/no/such/prefix", server.url));
+    command.arg("tail");
+
+    let finished = Running::spawn(command).finish().await;
+
+    let line = finished.single_error_line(1);
+    assert!(line.ends_with("(not_found, HTTP 404)"), "{line}");
+}
+
+#[tokio::test]
+async fn tail_retries_a_server_error_like_a_network_error() {
+    let message = serde_json::json!({
+        "id": Uuid::from_u128(7),
+        "room": "general",
+        "created_at": "2026-11-28T21:21:14.123456Z",
+        "author": null,
+        "body": "made it",
+    });
+    let unavailable = r#"{"error":"store_unavailable","message":"try again later"}"#;
+    let url = canned_server(vec![
+        ("503 Service Unavailable", unavailable.to_owned()),
+        ("200 OK", serde_json::json!([message]).to_string()),
+    ])
+    .await;
+    let mut command = chat_cli(&url);
+    command.args(["tail", "--json", "--count", "1", "--after"]);
+    command.arg(Uuid::nil().to_string());
+
+    let finished = Running::spawn(command).finish().await;
+
+    assert!(finished.status.success(), "{finished:?}");
+    let printed: serde_json::Value = serde_json::from_str(finished.stdout.trim()).expect("JSON");
+    assert_eq!(printed, message);
+    assert!(
+        finished
+            .stderr
+            .contains("warning: try again later (store_unavailable, HTTP 503)"),
+        "{finished:?}"
+    );
+}
+
+#[tokio::test]
+async fn tail_exits_quietly_when_its_reader_goes_away() {
+    let server = spawn_server();
+    server.post_general("read").await;
+    let mut command = chat_cli(&server.url);
+    command.arg("tail");
+    let mut tail = Running::spawn(command);
+    tail.next_line().await;
+
+    let (mut child, mut stderr) = tail.close_stdout();
+    // A process that another test spawns at this moment can hold a copy of
+    // the pipe for an instant and let one write through, so keep posting
+    // until tail's write fails.
+    let status = tokio::time::timeout(PATIENCE, async {
+        loop {
+            server.post_general("nobody reads this").await;
+            tokio::select! {
+                status = child.wait() => return status.expect("tail ran"),
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    })
+    .await
+    .expect("tail exits once its output is closed");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(read_all(&mut stderr).await, "");
+}
+
+/// A server that answers each connection with the next of `responses`
+/// (status line, JSON body) and closes it; returns its URL.
+async fn canned_server(responses: Vec<(&'static str, String)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        for (status, body) in responses {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                let mut byte = [0; 1];
+                if socket.read(&mut byte).await.expect("read") == 0 {
+                    break;
+                }
+                request.push(byte[0]);
+            }
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.expect("write");
+        }
+    });
+    url
+}

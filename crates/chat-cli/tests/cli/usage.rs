@@ -1,0 +1,45 @@
+//! Usage errors: caught before any request, exit code 2.
+
+use crate::helpers::{chat_cli, run, spawn_server};
+
+#[tokio::test]
+async fn usage_errors_exit_with_code_2_and_touch_nothing() {
+    let server = spawn_server();
+    let nil = uuid::Uuid::nil().to_string();
+    for args in [
+        &["--room", "no/slashes", "send", "hi"][..],
+        &["--room", "", "tail"],
+        &["send", ""],
+        &["send"],
+        &["send", "--author", &"a".repeat(65), "hi"],
+        &["tail", "--after", "yesterday"],
+        &["tail", "--after", &nil, "--cursor-file", "cursor"],
+        &["tail", "-n", "-1"],
+        &["tail", "--count", "0"],
+        &["shout", "hi"],
+        &[],
+    ] {
+        let mut command = chat_cli(&server.url);
+        command.args(args);
+        let finished = run(command, "").await;
+        assert_eq!(finished.status.code(), Some(2), "{args:?}: {finished:?}");
+        assert!(!finished.stderr.is_empty(), "{args:?}");
+    }
+    assert!(server.messages("/messages").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_room_name_is_explained() {
+    let mut command = chat_cli("http://127.0.0.1:1");
+    command.args(["--room", "no spaces", "tail"]);
+
+    let finished = run(command, "").await;
+
+    assert_eq!(finished.status.code(), Some(2));
+    assert!(
+        finished
+            .stderr
+            .contains("room name must be 1 to 64 characters"),
+        "{finished:?}"
+    );
+}
