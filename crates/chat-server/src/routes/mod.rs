@@ -3,14 +3,16 @@
 mod fallback;
 mod health;
 mod messages;
+mod page;
 
 use actix_web::web;
 
 pub(crate) use fallback::not_found;
 
-/// Registers every route of the contract.
+/// Registers every route of the contract, and the browser page.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
+        .configure(page::configure)
         .service(
             web::resource("/messages")
                 .route(web::get().to(messages::get_general))

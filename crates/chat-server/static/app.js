@@ -1,0 +1,525 @@
+// The chat page: shows a room's recent history, long-polls for new messages
+// and posts new ones. Plain JavaScript served by chat-server itself, no build
+// step. Message text only ever reaches the page through textContent, so a
+// body is shown as typed and never parsed as HTML.
+'use strict';
+
+/** Room names of the HTTP contract. */
+const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const DEFAULT_ROOM = 'general';
+/** Messages per history page: the recent history and each "load older". */
+const PAGE_SIZE = 50;
+/** Seconds the server may hold a poll open when nothing is new. */
+const POLL_TIMEOUT_SECS = 30;
+/** A poll unanswered this long after its timeout is on a dead connection. */
+const POLL_GRACE_MS = 10_000;
+/** Limit for requests the server answers at once (history, sends). */
+const QUICK_TIMEOUT_MS = 10_000;
+/** An empty poll answer sooner than this came from a server shutting down. */
+const EARLY_ANSWER_MS = 1_000;
+/** Retry delays double from the first to the cap. */
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 10_000;
+/** The nil UUID: "from the very start", the cursor of an empty room. */
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+const NAME_KEY = 'chat.name';
+/** Within this many pixels of the bottom, the view follows new messages. */
+const FOLLOW_SLACK_PX = 48;
+/** Author colour classes c0..c7 in app.css. */
+const AUTHOR_COLOURS = 8;
+/** Screen-reader announcements kept in the live region. */
+const ANNOUNCEMENTS_KEPT = 5;
+
+const STATUS_TEXT = {
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+};
+
+const byId = (id) => document.getElementById(id);
+const ui = {
+  status: byId('status'),
+  roomTitle: byId('room-title'),
+  roomForm: byId('room-form'),
+  roomInput: byId('room'),
+  notice: byId('notice'),
+  log: byId('log'),
+  older: byId('load-older'),
+  historyStart: byId('history-start'),
+  list: byId('messages'),
+  jump: byId('jump'),
+  announcer: byId('announcer'),
+  sendForm: byId('send-form'),
+  author: byId('author'),
+  body: byId('body'),
+  sendError: byId('send-error'),
+};
+
+/** The server refused a request; `message` is the contract's error text. */
+class ServerError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = 'ServerError';
+    this.status = status;
+  }
+}
+
+/**
+ * Sends a JSON request and returns the parsed answer and its headers. Throws
+ * a ServerError for an error status, anything else for a network failure, a
+ * timeout or an abort through `signal`.
+ */
+async function request(url, { method = 'GET', json, signal, timeoutMs }) {
+  const signals = [AbortSignal.timeout(timeoutMs)];
+  if (signal) signals.push(signal);
+  const headers = { Accept: 'application/json' };
+  if (json !== undefined) headers['Content-Type'] = 'application/json';
+  const response = await fetch(url, {
+    method,
+    headers,
+    body: json === undefined ? undefined : JSON.stringify(json),
+    cache: 'no-store',
+    signal: AbortSignal.any(signals),
+  });
+  if (!response.ok) {
+    // A proxy's error page is not JSON: fall back to the status.
+    const problem = await response.json().catch(() => null);
+    const message =
+      problem && typeof problem.message === 'string'
+        ? problem.message
+        : `the server answered ${response.status} ${response.statusText}`.trim();
+    throw new ServerError(response.status, message);
+  }
+  return { data: await response.json(), headers: response.headers };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
+/** Capped exponential backoff with jitter, so clients that lost the same
+ * server do not all come back in the same millisecond. */
+function backoffDelay(failures) {
+  const capped = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** failures);
+  return capped * (0.5 + Math.random() / 2);
+}
+
+function setStatus(state) {
+  if (ui.status.dataset.state === state) return;
+  ui.status.dataset.state = state;
+  ui.status.textContent = STATUS_TEXT[state];
+}
+
+function showNotice(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = false;
+}
+
+function isAtBottom() {
+  const { scrollHeight, scrollTop, clientHeight } = ui.log;
+  return scrollHeight - scrollTop - clientHeight <= FOLLOW_SLACK_PX;
+}
+
+function scrollToBottom() {
+  ui.log.scrollTop = ui.log.scrollHeight;
+  ui.jump.hidden = true;
+}
+
+function isMessage(value) {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof value.id === 'string' &&
+    typeof value.body === 'string' &&
+    typeof value.created_at === 'string'
+  );
+}
+
+/** A stable colour per author name. */
+function colourOf(name) {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  return hash % AUTHOR_COLOURS;
+}
+
+/** Local time; the date too when the message is not from today. */
+function formatTime(date) {
+  const today = new Date();
+  if (date.toDateString() === today.toDateString()) {
+    return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+  return date.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** One message as a list item; author and body go in as text only. */
+function renderMessage(message) {
+  const item = document.createElement('li');
+  item.className = 'message';
+  item.dataset.id = message.id;
+
+  const author = document.createElement('span');
+  author.className = 'author';
+  if (typeof message.author === 'string') {
+    author.textContent = message.author;
+    author.classList.add(`c${colourOf(message.author)}`);
+  } else {
+    author.textContent = 'anonymous';
+    author.classList.add('anonymous');
+  }
+
+  const created = new Date(message.created_at);
+  const time = document.createElement('time');
+  time.dateTime = message.created_at;
+  time.textContent = formatTime(created);
+  time.title = created.toLocaleString();
+
+  const body = document.createElement('p');
+  body.className = 'body';
+  body.textContent = message.body;
+
+  item.append(author, time, body);
+  return item;
+}
+
+/**
+ * Puts `item` where its id belongs, so the list stays in id order whichever
+ * way a message arrives (a poll, our own send, an older page). Searching from
+ * the end makes the common case, a new message, a single comparison.
+ */
+function placeInOrder(item) {
+  const id = item.dataset.id;
+  let before = ui.list.lastElementChild;
+  while (before !== null && before.dataset.id > id) before = before.previousElementSibling;
+  if (before === null) ui.list.prepend(item);
+  else before.after(item);
+}
+
+function announce(message) {
+  const line = document.createElement('p');
+  line.textContent = `${message.author ?? 'anonymous'}: ${message.body}`;
+  ui.announcer.append(line);
+  while (ui.announcer.childElementCount > ANNOUNCEMENTS_KEPT) ui.announcer.firstElementChild.remove();
+}
+
+/** One open room: its history, its long poll and what it has shown. */
+class RoomView {
+  constructor(room) {
+    this.room = room;
+    this.path = `/rooms/${room}/messages`;
+    this.controller = new AbortController();
+    this.signal = this.controller.signal;
+    /** Ids on screen: a message is shown once, whatever the network does. */
+    this.shown = new Set();
+    /** The newest id received from the server: the next poll's `after`. */
+    this.cursor = NIL_UUID;
+    /** The oldest id shown: the next "load older" asks for what precedes it. */
+    this.oldest = null;
+    this.failures = 0;
+    this.loadingOlder = false;
+  }
+
+  stop() {
+    this.controller.abort();
+  }
+
+  async fetchPage(query, timeoutMs) {
+    const url = `${this.path}?${new URLSearchParams(query)}`;
+    const { data, headers } = await request(url, { signal: this.signal, timeoutMs });
+    if (!Array.isArray(data)) throw new Error('the server did not answer with a list of messages');
+    return {
+      messages: data.filter(isMessage),
+      truncated: headers.get('Chat-History-Truncated') === 'true',
+    };
+  }
+
+  /** Shows the recent history, then follows the room until stopped. */
+  async run() {
+    let recent;
+    while (recent === undefined) {
+      try {
+        recent = await this.fetchPage({ limit: PAGE_SIZE, timeout: 0 }, QUICK_TIMEOUT_MS);
+      } catch (error) {
+        if (this.signal.aborted) return;
+        await this.backOff(error);
+      }
+    }
+    if (this.signal.aborted) return;
+    this.failures = 0;
+    setStatus('live');
+    this.advance(recent.messages);
+    this.show(recent.messages, { announce: false });
+    this.showHistoryEdge(recent.messages.length === PAGE_SIZE);
+    scrollToBottom();
+    await this.follow();
+  }
+
+  /** The long poll: one request at a time, always from the cursor, so a
+   * reconnect resumes exactly where the last answer ended. */
+  async follow() {
+    // After a failure the next request asks for an immediate answer: it
+    // shows "live" as soon as the server is back, not after a quiet poll.
+    let probe = false;
+    while (!this.signal.aborted) {
+      const timeout = probe ? 0 : POLL_TIMEOUT_SECS;
+      const started = performance.now();
+      let page;
+      try {
+        page = await this.fetchPage(
+          { after: this.cursor, timeout },
+          timeout * 1000 + POLL_GRACE_MS,
+        );
+      } catch (error) {
+        if (this.signal.aborted) return;
+        await this.backOff(error);
+        probe = true;
+        continue;
+      }
+      if (this.signal.aborted) return;
+      if (page.truncated) this.markGap();
+      this.advance(page.messages);
+      this.show(page.messages, { announce: true });
+      const endedEarly =
+        !probe && page.messages.length === 0 && performance.now() - started < EARLY_ANSWER_MS;
+      if (endedEarly) {
+        // A server shutting down answers parked polls at once: wait as after
+        // a failure instead of asking again in a tight loop.
+        await this.backOff(new Error('the server ended the poll early'));
+        probe = true;
+        continue;
+      }
+      setStatus('live');
+      // Only a poll that held or delivered proves the server healthy again;
+      // a probe alone may reach a server that is still going away.
+      if (!probe) this.failures = 0;
+      probe = false;
+    }
+  }
+
+  /** Shows the connection as lost and waits before the next attempt. */
+  async backOff(error) {
+    setStatus('reconnecting');
+    console.warn('chat: retrying after', error);
+    await sleep(backoffDelay(this.failures), this.signal);
+    this.failures += 1;
+  }
+
+  /** Moves the cursor past messages received from the server. */
+  advance(messages) {
+    for (const message of messages) {
+      const id = message.id.toLowerCase();
+      if (id > this.cursor) this.cursor = id;
+    }
+  }
+
+  /** Adds messages not shown yet, in id order, following the bottom of the
+   * log unless the user has scrolled up to read. */
+  show(messages, { announce: shouldAnnounce }) {
+    const following = isAtBottom();
+    let added = 0;
+    for (const message of messages) {
+      const id = message.id.toLowerCase();
+      if (this.shown.has(id)) continue;
+      this.shown.add(id);
+      placeInOrder(renderMessage({ ...message, id }));
+      if (this.oldest === null || id < this.oldest) this.oldest = id;
+      if (shouldAnnounce) announce(message);
+      added += 1;
+    }
+    if (added === 0) return;
+    if (following) scrollToBottom();
+    else ui.jump.hidden = false;
+  }
+
+  /** A message we just posted, shown before the poll brings it back. */
+  showOwn(message) {
+    if (!isMessage(message)) return;
+    this.show([message], { announce: false });
+    scrollToBottom();
+  }
+
+  /** Retention deleted messages this page never received: say so where the
+   * gap is, never silently. */
+  markGap() {
+    const gap = document.createElement('li');
+    gap.className = 'gap';
+    gap.dataset.id = this.cursor;
+    gap.textContent = 'Some messages here were deleted by the server before this page received them.';
+    placeInOrder(gap);
+    showNotice('Some messages were missed: the server had already deleted them (retention).');
+  }
+
+  showHistoryEdge(mayHaveOlder) {
+    ui.older.hidden = !mayHaveOlder;
+    ui.historyStart.hidden = mayHaveOlder;
+    ui.historyStart.textContent =
+      this.oldest === null
+        ? `No messages in #${this.room} yet. Say hello!`
+        : `This is the start of #${this.room}.`;
+  }
+
+  /** Prepends the page before the oldest message shown, keeping what the
+   * user is looking at in place. */
+  async loadOlder() {
+    if (this.loadingOlder || this.oldest === null) return;
+    this.loadingOlder = true;
+    ui.older.setAttribute('aria-busy', 'true');
+    ui.older.textContent = 'Loading…';
+    try {
+      const page = await this.fetchPage({ before: this.oldest, limit: PAGE_SIZE }, QUICK_TIMEOUT_MS);
+      if (this.signal.aborted) return;
+      const fromBottom = ui.log.scrollHeight - ui.log.scrollTop;
+      this.show(page.messages, { announce: false });
+      ui.log.scrollTop = ui.log.scrollHeight - fromBottom;
+      const olderFocused = document.activeElement === ui.older;
+      this.showHistoryEdge(page.messages.length === PAGE_SIZE);
+      // The button disappears at the start of the room: keep keyboard focus
+      // in the log instead of losing it to the page.
+      if (olderFocused && ui.older.hidden) ui.log.focus();
+    } catch (error) {
+      if (this.signal.aborted) return;
+      showNotice(`Could not load older messages: ${error.message}`);
+    } finally {
+      this.loadingOlder = false;
+      ui.older.removeAttribute('aria-busy');
+      ui.older.textContent = 'Load older messages';
+    }
+  }
+}
+
+/** The room named by the URL's hash, `general` when there is none. */
+function roomFromHash() {
+  let name = location.hash.slice(1);
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    // Not valid percent-encoding: the name check below rejects it.
+  }
+  if (name === '') return { room: DEFAULT_ROOM };
+  if (ROOM_NAME.test(name)) return { room: name };
+  return { room: DEFAULT_ROOM, rejected: name };
+}
+
+let view = null;
+
+function openRoom() {
+  const { room, rejected } = roomFromHash();
+  if (view !== null) view.stop();
+  ui.list.replaceChildren();
+  ui.announcer.replaceChildren();
+  ui.notice.hidden = true;
+  ui.jump.hidden = true;
+  ui.older.hidden = true;
+  ui.historyStart.hidden = true;
+  if (rejected !== undefined) {
+    showNotice(
+      `“${rejected}” is not a room name (letters, digits, - and _, at most 64 characters); showing #${DEFAULT_ROOM}.`,
+    );
+  }
+  ui.roomTitle.textContent = `#${room}`;
+  ui.roomInput.value = room;
+  document.title = `#${room} · Chat`;
+  setStatus('connecting');
+  view = new RoomView(room);
+  view.run();
+}
+
+function loadName() {
+  try {
+    return localStorage.getItem(NAME_KEY) ?? '';
+  } catch {
+    return ''; // storage disabled: ask again next time
+  }
+}
+
+function saveName(name) {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // storage disabled: the name lasts as long as the page
+  }
+}
+
+function showSendError(text) {
+  ui.sendError.textContent = text;
+  ui.sendError.hidden = false;
+}
+
+let sending = false;
+
+async function send(event) {
+  event.preventDefault();
+  if (sending) return;
+  const author = ui.author.value.trim();
+  if (document.activeElement === ui.author && author !== '') {
+    // Enter in the name field confirms the name and moves on to the message.
+    saveName(author);
+    ui.body.focus();
+    return;
+  }
+  const text = ui.body.value;
+  if (text === '') return;
+  if (author === '') {
+    showSendError('Choose a name first.');
+    ui.author.focus();
+    return;
+  }
+  saveName(author);
+  const target = view;
+  sending = true;
+  ui.sendForm.setAttribute('aria-busy', 'true');
+  try {
+    const { data } = await request(target.path, {
+      method: 'POST',
+      json: { body: text, author },
+      timeoutMs: QUICK_TIMEOUT_MS,
+    });
+    // Typing may have gone on while the request was out: keep that.
+    if (ui.body.value === text) ui.body.value = '';
+    ui.sendError.hidden = true;
+    if (view === target) target.showOwn(data);
+  } catch (error) {
+    // The text stays in the box, so Enter tries again.
+    showSendError(
+      error instanceof ServerError
+        ? `Not sent: ${error.message}`
+        : 'Not sent: the server could not be reached. Press Enter to try again.',
+    );
+  } finally {
+    sending = false;
+    ui.sendForm.removeAttribute('aria-busy');
+  }
+}
+
+function start() {
+  ui.author.value = loadName();
+  ui.author.addEventListener('change', () => {
+    const name = ui.author.value.trim();
+    if (name !== '') saveName(name);
+  });
+  ui.sendForm.addEventListener('submit', send);
+  ui.roomForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const room = ui.roomInput.value.trim();
+    if (ROOM_NAME.test(room)) location.hash = room;
+  });
+  ui.older.addEventListener('click', () => view.loadOlder());
+  ui.jump.addEventListener('click', scrollToBottom);
+  ui.log.addEventListener('scroll', () => {
+    if (isAtBottom()) ui.jump.hidden = true;
+  });
+  // Polling goes on in a hidden tab too: a chat should not lose its place.
+  window.addEventListener('hashchange', openRoom);
+  openRoom();
+  (ui.author.value === '' ? ui.author : ui.body).focus();
+}
+
+start();

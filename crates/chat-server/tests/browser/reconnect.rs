@@ -1,0 +1,74 @@
+//! Losing the server: the page says so, retries, and resumes from its cursor
+//! without duplicates or gaps, or with a visible notice when retention made a
+//! gap.
+
+use std::num::NonZeroUsize;
+
+use chat_core::store::{Retention, StoreOptions};
+use chat_core::{NewMessage, RoomName};
+
+use crate::harness::Browser;
+use crate::server::TestServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_the_page_reconnects_and_shows_the_next_message_once() {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    server.post("general", "alice", "before the restart").await;
+    let page = browser.open(&server.url("/")).await;
+    page.wait_for_bodies(&["before the restart"]).await;
+
+    let stopped = server.stop().await;
+    page.wait_for_state("reconnecting").await;
+    let server = stopped.restart();
+    page.wait_for_state("live").await;
+    server.post("general", "bob", "after the restart").await;
+
+    page.wait_for_bodies(&["before the restart", "after the restart"])
+        .await;
+    // Nothing arrives twice later either: one more message, then the list is
+    // still exactly the three.
+    server.post("general", "alice", "and one more").await;
+    page.wait_for_bodies(&["before the restart", "after the restart", "and one more"])
+        .await;
+    browser.close().await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_deleted_before_the_page_saw_them_are_reported_not_skipped_silently() {
+    let browser = Browser::start().await;
+    let keep_two = StoreOptions {
+        retention: Retention {
+            per_room: NonZeroUsize::new(2),
+            max_age: None,
+        },
+        ..StoreOptions::default()
+    };
+    let server = TestServer::start_with(keep_two).await;
+    server.post("general", "alice", "seen").await;
+    let page = browser.open(&server.url("/")).await;
+    page.wait_for_bodies(&["seen"]).await;
+
+    // While the page is away, three messages arrive and retention keeps two.
+    let stopped = server.stop().await;
+    page.wait_for_state("reconnecting").await;
+    for body in ["missed", "kept 1", "kept 2"] {
+        let message = NewMessage::new(body.to_owned(), Some("bob".to_owned())).unwrap();
+        stopped
+            .store
+            .append(&RoomName::general(), message)
+            .await
+            .unwrap();
+    }
+    assert_eq!(stopped.store.prune().await.unwrap(), 2);
+    let _server = stopped.restart();
+
+    page.wait_for_bodies(&["seen", "kept 1", "kept 2"]).await;
+    let items: Vec<String> = page
+        .js("return [...document.querySelectorAll('#messages li')].map((li) => li.className);")
+        .await;
+    assert_eq!(items, ["message", "gap", "message", "message"]);
+    let notice = page.find("#notice").await;
+    assert!(notice.is_displayed().await.unwrap());
+    assert!(notice.text().await.unwrap().contains("missed"));
+    browser.close().await;
+}
