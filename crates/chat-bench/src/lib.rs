@@ -1,0 +1,43 @@
+//! `chat-bench`: a load generator for chat-server that verifies what it
+//! receives. A missed, duplicated or reordered message is an error, counted
+//! and reported, never hidden behind a throughput figure.
+//!
+//! - [`scenario`]: the five scenarios (`latency`, `fanout`, `idle`,
+//!   `publish`, `catchup`), each a function returning a report.
+//! - [`api`]: the chat contract as the bench speaks it.
+//! - [`http`]: a lean HTTP/1.1 client over tokio, cheap enough per
+//!   connection to hold tens of thousands of parked polls.
+//! - [`verify`]: received against posted: duplicates, gaps, order.
+//! - [`stats`]: latency percentiles.
+//! - [`procfs`]: the server's memory and CPU time, from `/proc`.
+//! - [`target`]: `--server URL`, which must be this machine.
+//! - [`progress`]: progress lines on stderr.
+//! - [`error`]: [`BenchError`], which stops a run, and [`Failures`], which
+//!   counts failed requests while it goes on.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), chat_bench::BenchError> {
+//! use chat_bench::api::Api;
+//! use chat_bench::scenario::{latency, Context, Report};
+//!
+//! let target = "http://127.0.0.1:8080".parse().expect("a loopback URL");
+//! let api = Api::new(target, "bench").expect("a valid room name");
+//! let context = Context::new(api, false);
+//! let report = latency::run(&context, &latency::LatencyOptions { messages: 100 }).await?;
+//! println!("{report}");
+//! assert_eq!(report.errors(), 0);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod api;
+pub mod error;
+pub mod http;
+pub mod procfs;
+pub mod progress;
+pub mod scenario;
+pub mod stats;
+pub mod target;
+pub mod verify;
+
+pub use error::{BenchError, Failures};

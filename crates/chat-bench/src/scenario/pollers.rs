@@ -1,0 +1,66 @@
+//! Many pollers at once: opening their connections without flooding the
+//! server's accept queue, and knowing when all of them are parked.
+
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::api::Api;
+use crate::error::BenchError;
+use crate::http::Connection;
+use crate::progress::Progress;
+
+/// Connections being opened at once at most. The server's listen backlog
+/// and the kernel's SYN backlog hold a few thousand; staying well below
+/// keeps a burst from being dropped and retried a second later, which would
+/// turn into a pause in the figures.
+const CONNECT_CONCURRENCY: usize = 256;
+
+/// Bounds how many pollers open their connection at the same time.
+///
+/// Each poller opens its connection itself and sends its poll at once: a
+/// connection opened early and left without a request would be closed by
+/// the server's request timeout before the last of thousands is open.
+#[derive(Debug)]
+pub(crate) struct ConnectLimit(Semaphore);
+
+impl ConnectLimit {
+    /// The limit for one run.
+    pub fn new() -> Self {
+        Self(Semaphore::new(CONNECT_CONCURRENCY))
+    }
+
+    /// Opens a connection once fewer than the limit are being opened.
+    pub async fn connect(&self, api: &Api) -> Result<Connection, BenchError> {
+        let _turn = self
+            .0
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        api.connect().await
+    }
+}
+
+/// Waits until each of `count` pollers has reported over `parked` whether
+/// its sentinel was answered (see [`Api::park`]); returns how many were.
+///
+/// Each poller reports once, and each report comes within the connect and
+/// sentinel deadlines, so this always ends; a poller that died without
+/// reporting drops its sender, which ends the wait too once the caller has
+/// dropped its own.
+pub(crate) async fn wait_parked(
+    parked: &mut mpsc::UnboundedReceiver<bool>,
+    count: usize,
+    progress: &mut Progress,
+) -> usize {
+    let mut reported = 0;
+    let mut succeeded = 0;
+    while reported < count {
+        let Some(ok) = parked.recv().await else {
+            break;
+        };
+        reported += 1;
+        succeeded += usize::from(ok);
+        progress.tick(format_args!("{succeeded}/{count} pollers parked"));
+    }
+    progress.say(format_args!("{succeeded}/{count} pollers parked"));
+    succeeded
+}
