@@ -12,7 +12,9 @@ use crate::poll_params::PollParams;
 /// the wait runs out or the server shuts down.
 ///
 /// The watch is created before the first read, so a message appended between
-/// the read and the wait still wakes this poll.
+/// the read and the wait still wakes this poll. A wake-up whose commit is
+/// exactly what follows the cursor is answered from the commit; any other is
+/// followed by a fresh read.
 pub(crate) async fn poll(
     store: &dyn ChatStore,
     room: &RoomName,
@@ -30,7 +32,13 @@ pub(crate) async fn poll(
             return Ok(page);
         }
         tokio::select! {
-            () = watch.changed() => {}
+            commit = watch.changed() => {
+                // Most wake-ups answer from the commit itself: no store read
+                // per poller when one message fans out to thousands.
+                if let Some(page) = commit.answer(params.query) {
+                    return Ok(page);
+                }
+            }
             () = tokio::time::sleep_until(deadline) => return Ok(page),
             () = shutdown.cancelled() => return Ok(page),
         }

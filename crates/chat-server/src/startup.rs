@@ -110,6 +110,9 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
+        // A poll's answer is one small write that must leave at once, not
+        // wait for the peer's delayed ACK of the previous one (Nagle).
+        .tcp_nodelay(true)
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)

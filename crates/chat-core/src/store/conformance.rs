@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
             bodies_and_authors_are_stored_exactly_as_sent,
             a_message_appended_between_read_and_wait_still_wakes_the_watch,
             a_watch_ignores_other_rooms,
+            a_watch_receives_the_commit_that_woke_it,
             concurrent_appends_keep_every_message_once_and_each_posters_order,
             retention_by_count_keeps_the_newest_and_marks_truncated_reads,
             retention_by_age_deletes_old_messages_using_the_store_clock,
@@ -362,6 +363,39 @@ pub(crate) async fn a_message_appended_between_read_and_wait_still_wakes_the_wat
     // through a message that is already there.
     let mut late = store.watch(&general);
     assert!(late.changed().now_or_never().is_none());
+}
+
+pub(crate) async fn a_watch_receives_the_commit_that_woke_it<F, Fut>(fixture: F)
+where
+    F: FnOnce(StoreOptions) -> Fut,
+    Fut: Future<Output = Fixture>,
+{
+    let fixture = fixture(StoreOptions::default()).await;
+    let store = &*fixture.store;
+    let fresh = room("fresh");
+    let mut watch = store.watch(&fresh);
+    let first = append_all(store, &fresh, &["first"]).await;
+    let commit = watch.changed().now_or_never().expect("woken");
+    assert_eq!(
+        commit.previous_newest, None,
+        "the room had no message before"
+    );
+    assert_eq!(commit.messages, first);
+
+    let second = append_all(store, &fresh, &["second"]).await;
+    let commit = watch.changed().now_or_never().expect("woken");
+    assert_eq!(commit.previous_newest, Some(first[0].id));
+    assert_eq!(commit.messages, second);
+    // The answer a poller at the previous newest id gets from the commit is
+    // the one the store gives.
+    let query = ReadQuery::After {
+        cursor: first[0].id,
+        limit: 10,
+    };
+    assert_eq!(
+        commit.answer(query),
+        Some(store.read(&fresh, query).await.unwrap())
+    );
 }
 
 pub(crate) async fn a_watch_ignores_other_rooms<F, Fut>(fixture: F)

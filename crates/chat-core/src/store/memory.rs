@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use uuid::Uuid;
 
-use super::{ChatStore, Page, ReadQuery, Retention, RoomWatch, StoreOptions, Watchers};
+use super::{ChatStore, Page, ReadQuery, Retention, RoomCommit, RoomWatch, StoreOptions, Watchers};
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
 use crate::{ChatError, Clock, Message, NewMessage, RoomName};
@@ -63,6 +63,12 @@ impl MemoryStore {
 }
 
 impl Room {
+    /// The newest id the room ever had: retention deletes oldest first, so
+    /// it is the last message's, or the last deleted one's.
+    fn newest_ever(&self) -> Option<Uuid> {
+        self.messages.last().map(|m| m.id).or(self.pruned_through)
+    }
+
     fn read(&self, query: ReadQuery) -> Page {
         let messages = &self.messages;
         let (range, truncated) = match query {
@@ -102,20 +108,21 @@ impl Room {
 #[async_trait]
 impl ChatStore for MemoryStore {
     async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, ChatError> {
-        let stored = {
+        let (stored, previous_newest) = {
             let mut state = self.write_state();
             let now = self.clock.now();
             let id = state.ids.next(now);
             let stored = message.into_message(id, room.clone(), truncate_to_micros(now));
-            state
-                .rooms
-                .entry(room.clone())
-                .or_default()
-                .messages
-                .push(stored.clone());
-            stored
+            let room = state.rooms.entry(room.clone()).or_default();
+            let previous_newest = room.newest_ever();
+            room.messages.push(stored.clone());
+            (stored, previous_newest)
         };
-        self.watchers.notify(room);
+        let commit = RoomCommit {
+            previous_newest,
+            messages: vec![stored.clone()],
+        };
+        self.watchers.notify(room, commit);
         Ok(stored)
     }
 

@@ -29,7 +29,7 @@ use uuid::Uuid;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub use watchers::{RoomWatch, Watchers};
+pub use watchers::{RoomCommit, RoomWatch, Watchers};
 
 use crate::{ChatError, Clock, Message, NewMessage, RoomName, SystemClock};
 

@@ -49,12 +49,12 @@
 //! with a clear reason. SQLite's own `locking_mode=EXCLUSIVE` would not do:
 //! under WAL it also shuts out this process's read connections.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ use rusqlite::{
 use tokio::sync::{oneshot, Semaphore};
 use uuid::Uuid;
 
-use super::{ChatStore, Page, ReadQuery, Retention, RoomWatch, StoreOptions, Watchers};
+use super::{ChatStore, Page, ReadQuery, Retention, RoomCommit, RoomWatch, StoreOptions, Watchers};
 use crate::error::BoxError;
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
@@ -124,7 +124,7 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room, created_at, author
 /// room instead of a scan of every message.
 const SELECT_NEXT_ROOM: &str = "SELECT room FROM messages WHERE room > ?1 ORDER BY room LIMIT 1";
 const SELECT_NEWEST_IN_ROOM: &str = "SELECT max(id) FROM messages WHERE room = ?1";
-const SELECT_NEWEST_PRUNED: &str = "SELECT max(pruned_through) FROM room_state";
+const SELECT_PRUNED_ROOMS: &str = "SELECT room, pruned_through FROM room_state";
 /// A room's newest message but `?2`: with `?2 = keep - 1`, the oldest that
 /// retention by count keeps.
 const SELECT_OLDEST_KEPT_BY_COUNT: &str =
@@ -158,6 +158,7 @@ pub struct SqliteStore {
     /// Taken in `drop` to wait for the writer; `Some` until then.
     writer: Option<JoinHandle<()>>,
     readers: Arc<Readers>,
+    newest: Arc<NewestIds>,
     watchers: Watchers,
     #[cfg(test)]
     append_transactions: Arc<AtomicUsize>,
@@ -191,8 +192,10 @@ impl SqliteStore {
         let lock = lock_exclusively(&path)?;
         let mut connection = open_writer(&path)?;
         migrate(&mut connection, &path)?;
-        let newest = newest_id(&connection)
-            .map_err(|error| open_error(&path, "cannot read the newest id of", error))?;
+        let newest_ids = newest_ids(&connection)
+            .map_err(|error| open_error(&path, "cannot read the newest ids of", error))?;
+        let newest = newest_ids.values().max().copied();
+        let newest_ids = Arc::new(NewestIds(RwLock::new(newest_ids)));
         let readers = Arc::new(Readers::new(path.clone()));
         // Open one reader now, so a problem with read connections shows at
         // start-up rather than on the first request.
@@ -209,6 +212,7 @@ impl SqliteStore {
             queue,
             deferred_prunes: VecDeque::new(),
             ids: IdGenerator::starting_after(newest),
+            newest: Arc::clone(&newest_ids),
             clock: options.clock,
             retention: options.retention,
             watchers: watchers.clone(),
@@ -227,6 +231,7 @@ impl SqliteStore {
             requests: Some(requests),
             writer: Some(writer),
             readers,
+            newest: newest_ids,
             watchers,
             #[cfg(test)]
             append_transactions,
@@ -279,6 +284,11 @@ impl ChatStore for SqliteStore {
     }
 
     async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, ChatError> {
+        if self.newest.holds_nothing_for(room, query) {
+            // The common read of a long poll that is up to date: no need to
+            // leave the async worker.
+            return Ok(Page::default());
+        }
         let room = room.clone();
         self.readers
             .run(move |connection| read_page(connection, &room, query))
@@ -303,6 +313,40 @@ impl ChatStore for SqliteStore {
     }
 }
 
+/// The newest id each room ever had (retention may have deleted it since).
+/// The writer records each commit here before waking the room's watchers;
+/// readers use it to answer "nothing newer" without SQLite, which is what
+/// every parked poll and every re-poll asks.
+#[derive(Debug)]
+struct NewestIds(RwLock<HashMap<String, Uuid>>);
+
+impl NewestIds {
+    /// Records `newest` as `room`'s newest id; returns the previous one.
+    fn record(&self, room: &RoomName, newest: Uuid) -> Option<Uuid> {
+        let mut ids = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        ids.insert(room.to_string(), newest)
+    }
+
+    /// True when `query` certainly finds nothing in `room`: the room never
+    /// had a message, or the cursor is at or past its newest id (then nothing
+    /// newer than the cursor was ever deleted either, so nothing is
+    /// truncated).
+    fn holds_nothing_for(&self, room: &RoomName, query: ReadQuery) -> bool {
+        let ids = self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match (ids.get(room.as_str()), query) {
+            (None, _) => true,
+            (Some(&newest), ReadQuery::After { cursor, .. }) => cursor >= newest,
+            (Some(_), ReadQuery::Before { .. } | ReadQuery::Latest { .. }) => false,
+        }
+    }
+}
+
 /// What the writer thread is asked to do.
 enum Request {
     Append(Append),
@@ -324,6 +368,8 @@ struct Writer {
     /// Prunes that arrived while appends were being batched; they run next.
     deferred_prunes: VecDeque<oneshot::Sender<Result<u64, ChatError>>>,
     ids: IdGenerator,
+    /// Updated after every commit, before the watchers are woken.
+    newest: Arc<NewestIds>,
     clock: Arc<dyn Clock>,
     retention: Retention,
     watchers: Watchers,
@@ -373,10 +419,24 @@ impl Writer {
             Ok(stored) => {
                 // Wake the watchers before answering, so that by the time a
                 // poster hears `Ok`, every watch of its room has fired.
-                let rooms: BTreeSet<&RoomName> =
-                    stored.iter().map(|message| &message.room).collect();
-                for room in rooms {
-                    self.watchers.notify(room);
+                let mut per_room: BTreeMap<&RoomName, Vec<Message>> = BTreeMap::new();
+                for message in &stored {
+                    per_room
+                        .entry(&message.room)
+                        .or_default()
+                        .push(message.clone());
+                }
+                for (room, messages) in per_room {
+                    let newest = messages.last().map(|message| message.id);
+                    let previous_newest = match newest {
+                        Some(newest) => self.newest.record(room, newest),
+                        None => continue,
+                    };
+                    let commit = RoomCommit {
+                        previous_newest,
+                        messages,
+                    };
+                    self.watchers.notify(room, commit);
                 }
                 for (reply, message) in replies.into_iter().zip(stored) {
                     // A poster that stopped waiting needs no answer; its
@@ -719,13 +779,26 @@ fn migrate(connection: &mut Connection, path: &Path) -> Result<(), ChatError> {
     transaction.commit().map_err(failed)
 }
 
-/// The newest id the file holds or ever held (retention may have deleted
-/// the newest messages), so the generator continues above it.
-fn newest_id(connection: &Connection) -> rusqlite::Result<Option<Uuid>> {
-    let mut newest = connection.query_row(SELECT_NEWEST_PRUNED, [], id_column)?;
+/// The newest id each room holds or ever held (retention may have deleted
+/// the newest messages): the generator continues above all of them, and
+/// watchers learn what each commit follows.
+fn newest_ids(connection: &Connection) -> rusqlite::Result<HashMap<String, Uuid>> {
+    let mut newest: HashMap<String, Uuid> = HashMap::new();
+    let mut pruned = connection.prepare(SELECT_PRUNED_ROOMS)?;
+    let rows = pruned.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, Option<[u8; 16]>>(1)?))
+    })?;
+    for row in rows {
+        if let (room, Some(id)) = row? {
+            newest.insert(room, Uuid::from_bytes(id));
+        }
+    }
     let mut newest_in_room = connection.prepare(SELECT_NEWEST_IN_ROOM)?;
     for room in rooms(connection)? {
-        newest = newest.max(newest_in_room.query_row([&room], id_column)?);
+        if let Some(id) = newest_in_room.query_row([&room], id_column)? {
+            let entry = newest.entry(room).or_insert(id);
+            *entry = (*entry).max(id);
+        }
     }
     Ok(newest)
 }
