@@ -254,7 +254,8 @@ out = []
 w = out.append
 w("# Benchmarks")
 w("")
-w("Written by `scripts/bench.sh`: do not edit by hand, run it again. Each figure")
+w("Written by `scripts/bench.sh`: run it again rather than editing (only the")
+w("History section at the end is written by hand, and kept). Each figure")
 w("comes from `chat-bench`, which verifies what it receives: a missed,")
 w("duplicated or reordered message or a failed request is counted in the last")
 w("row, never hidden.")
@@ -373,5 +374,14 @@ w("""- Every scenario runs against a fresh `chat-server` (release build,
 Run `scripts/bench.sh` to measure again (it takes a few minutes).""")
 print("\n".join(out))
 PY
+# The hand-written history at the end (profiling notes, before and after
+# figures) is carried over from the previous file.
+history_heading='## History: profiling, before and after'
+if [ -f "$output" ]; then
+    awk -v heading="$history_heading" '$0 == heading { keep = 1 } keep' "$output" > "$work/history.md"
+    if [ -s "$work/history.md" ]; then
+        { echo; cat "$work/history.md"; } >> "$work/benchmarks.md"
+    fi
+fi
 mv "$work/benchmarks.md" "$output"
 echo "== wrote $output" >&2
