@@ -4,7 +4,6 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,13 +76,13 @@ fn new_message(body: &str) -> NewMessage {
     NewMessage::new(body.to_owned(), Some("tester".to_owned())).unwrap()
 }
 
-fn start_time() -> DateTime<Utc> {
+pub(crate) fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
         .unwrap()
         .with_timezone(&Utc)
 }
 
-fn options_with(clock: &Arc<ManualClock>, retention: Retention) -> StoreOptions {
+pub(crate) fn options_with(clock: &Arc<ManualClock>, retention: Retention) -> StoreOptions {
     StoreOptions {
         retention,
         clock: Arc::clone(clock) as _,
@@ -106,11 +105,9 @@ async fn read(store: &dyn ChatStore, room: &RoomName, query: ReadQuery) -> Vec<M
     store.read(room, query).await.unwrap().messages
 }
 
-pub(crate) async fn appended_messages_read_back_in_order_with_increasing_ids<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn appended_messages_read_back_in_order_with_increasing_ids(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let stored = append_all(&*store, &general, &["one", "two", "three"]).await;
@@ -122,11 +119,9 @@ where
     assert_eq!(read_back, stored);
 }
 
-pub(crate) async fn ids_increase_when_the_clock_stands_still_or_steps_back<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn ids_increase_when_the_clock_stands_still_or_steps_back(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let clock = Arc::new(ManualClock::new(start_time()));
     let Fixture { store, _keep_alive } = fixture(options_with(&clock, Retention::default())).await;
     let general = RoomName::general();
@@ -141,12 +136,9 @@ where
     );
 }
 
-pub(crate) async fn after_returns_the_oldest_limit_messages_newer_than_the_cursor<F, Fut>(
-    fixture: F,
-) where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn after_returns_the_oldest_limit_messages_newer_than_the_cursor(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let stored = append_all(&*store, &general, &["1", "2", "3", "4", "5"]).await;
@@ -182,11 +174,9 @@ pub(crate) async fn after_returns_the_oldest_limit_messages_newer_than_the_curso
     assert!(none.is_empty());
 }
 
-pub(crate) async fn after_accepts_any_uuid_as_cursor<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn after_accepts_any_uuid_as_cursor(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let clock = Arc::new(ManualClock::new(start_time()));
     let Fixture { store, _keep_alive } = fixture(options_with(&clock, Retention::default())).await;
     let general = RoomName::general();
@@ -232,12 +222,9 @@ where
     assert!(beyond.is_empty());
 }
 
-pub(crate) async fn before_returns_the_newest_limit_messages_older_than_the_cursor<F, Fut>(
-    fixture: F,
-) where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn before_returns_the_newest_limit_messages_older_than_the_cursor(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let stored = append_all(&*store, &general, &["1", "2", "3", "4", "5"]).await;
@@ -273,11 +260,9 @@ pub(crate) async fn before_returns_the_newest_limit_messages_older_than_the_curs
     assert_eq!(all, stored);
 }
 
-pub(crate) async fn latest_returns_the_newest_limit_messages_oldest_first<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn latest_returns_the_newest_limit_messages_oldest_first(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     append_all(&*store, &general, &["1", "2", "3", "4"]).await;
@@ -285,11 +270,9 @@ where
     assert_eq!(bodies(&page), ["2", "3", "4"]);
 }
 
-pub(crate) async fn rooms_are_separate_and_case_sensitive<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn rooms_are_separate_and_case_sensitive(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     append_all(&*store, &room("General"), &["upper"]).await;
     append_all(&*store, &room("general"), &["lower"]).await;
@@ -299,11 +282,9 @@ where
     assert_eq!(bodies(&lower), ["lower"]);
 }
 
-pub(crate) async fn a_room_without_messages_reads_empty<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn a_room_without_messages_reads_empty(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let empty = room("nobody-here");
     for query in [
@@ -322,11 +303,9 @@ where
     }
 }
 
-pub(crate) async fn bodies_and_authors_are_stored_exactly_as_sent<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn bodies_and_authors_are_stored_exactly_as_sent(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let body = "  e\u{301} \u{e9}\t\n<b>&amp;</b> 😀 \0 ";
@@ -340,12 +319,9 @@ where
     assert_eq!(page[1].author, None);
 }
 
-pub(crate) async fn a_message_appended_between_read_and_wait_still_wakes_the_watch<F, Fut>(
-    fixture: F,
-) where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn a_message_appended_between_read_and_wait_still_wakes_the_watch(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     // The long-poll order: watch, read, then wait.
@@ -365,11 +341,9 @@ pub(crate) async fn a_message_appended_between_read_and_wait_still_wakes_the_wat
     assert!(late.changed().now_or_never().is_none());
 }
 
-pub(crate) async fn a_watch_receives_the_commit_that_woke_it<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn a_watch_receives_the_commit_that_woke_it(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let fixture = fixture(StoreOptions::default()).await;
     let store = &*fixture.store;
     let fresh = room("fresh");
@@ -398,23 +372,18 @@ where
     );
 }
 
-pub(crate) async fn a_watch_ignores_other_rooms<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn a_watch_ignores_other_rooms(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let mut watch = store.watch(&room("quiet"));
     append_all(&*store, &room("busy"), &["elsewhere"]).await;
     assert!(watch.changed().now_or_never().is_none());
 }
 
-pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_order<F, Fut>(
-    fixture: F,
-) where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_order(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     const POSTERS: usize = 8;
     const EACH: usize = 50;
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
@@ -461,12 +430,9 @@ pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_
     }
 }
 
-pub(crate) async fn retention_by_count_keeps_the_newest_and_marks_truncated_reads<F, Fut>(
-    fixture: F,
-) where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn retention_by_count_keeps_the_newest_and_marks_truncated_reads(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let clock = Arc::new(ManualClock::new(start_time()));
     let retention = Retention {
         per_room: NonZeroUsize::new(2),
@@ -527,11 +493,9 @@ pub(crate) async fn retention_by_count_keeps_the_newest_and_marks_truncated_read
     assert!(!untouched.truncated);
 }
 
-pub(crate) async fn retention_by_age_deletes_old_messages_using_the_store_clock<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn retention_by_age_deletes_old_messages_using_the_store_clock(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let clock = Arc::new(ManualClock::new(start_time()));
     let retention = Retention {
         per_room: None,
@@ -566,11 +530,9 @@ where
     );
 }
 
-pub(crate) async fn pruning_without_retention_deletes_nothing<F, Fut>(fixture: F)
-where
-    F: FnOnce(StoreOptions) -> Fut,
-    Fut: Future<Output = Fixture>,
-{
+pub(crate) async fn pruning_without_retention_deletes_nothing(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     append_all(&*store, &general, &["1", "2"]).await;

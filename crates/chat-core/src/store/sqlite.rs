@@ -981,7 +981,7 @@ fn unavailable(error: impl Into<BoxError>) -> ChatError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conformance::{conformance_suite, Fixture};
+    use super::super::conformance::{conformance_suite, options_with, start_time, Fixture};
     use super::*;
     use crate::ManualClock;
     use futures_util::future::join_all;
@@ -997,19 +997,6 @@ mod tests {
     }
 
     conformance_suite!(fixture);
-
-    fn start_time() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn options_with(clock: &Arc<ManualClock>, retention: Retention) -> StoreOptions {
-        StoreOptions {
-            retention,
-            clock: Arc::clone(clock) as _,
-        }
-    }
 
     fn new_message(body: &str) -> NewMessage {
         NewMessage::new(body.to_owned(), None).unwrap()
