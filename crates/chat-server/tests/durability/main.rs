@@ -8,3 +8,4 @@ mod process;
 mod crash;
 mod restart;
 mod startup_errors;
+mod store_failure;
