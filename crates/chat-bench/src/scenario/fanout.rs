@@ -205,15 +205,7 @@ async fn take_part(
     parked: mpsc::UnboundedSender<bool>,
 ) -> (Option<Connection>, Result<Page, BenchError>) {
     let api = &context.api;
-    let opened = match connection {
-        Some(connection) => Ok(connection),
-        None => limit.connect(api).await,
-    };
-    let parking = match opened {
-        Ok(mut connection) => api.park(&mut connection, &poll).await.map(|()| connection),
-        Err(error) => Err(error),
-    };
-    let mut connection = match parking {
+    let mut connection = match limit.park(api, connection, &poll).await {
         Ok(connection) => connection,
         Err(error) => {
             let _ = parked.send(false);

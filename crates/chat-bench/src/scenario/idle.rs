@@ -174,11 +174,7 @@ async fn hold(
 ) {
     let api = &context.api;
     let mut poll = api.poll(cursor, POLL_LIMIT, timeout_secs);
-    let parking = match limit.connect(api).await {
-        Ok(mut connection) => api.park(&mut connection, &poll).await.map(|()| connection),
-        Err(error) => Err(error),
-    };
-    let mut connection = match parking {
+    let mut connection = match limit.park(api, None, &poll).await {
         Ok(connection) => connection,
         Err(error) => {
             let _ = parked.send(false);

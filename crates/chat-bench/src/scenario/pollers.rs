@@ -5,7 +5,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::api::Api;
 use crate::error::BenchError;
-use crate::http::Connection;
+use crate::http::{Connection, Request};
 use crate::progress::Progress;
 
 /// Connections being opened at once at most. The server's listen backlog
@@ -36,6 +36,22 @@ impl ConnectLimit {
             .await
             .expect("the semaphore is never closed");
         api.connect().await
+    }
+
+    /// Parks `poll` (see [`Api::park`]) on `connection`, or on a connection
+    /// opened within the limit when there is none yet.
+    pub async fn park(
+        &self,
+        api: &Api,
+        connection: Option<Connection>,
+        poll: &Request,
+    ) -> Result<Connection, BenchError> {
+        let mut connection = match connection {
+            Some(connection) => connection,
+            None => self.connect(api).await?,
+        };
+        api.park(&mut connection, poll).await?;
+        Ok(connection)
     }
 }
 
