@@ -23,7 +23,10 @@ use uuid::Uuid;
 use super::{Page, ReadQuery};
 use crate::{Message, RoomName};
 
-type Rooms = HashMap<RoomName, watch::Sender<Option<Arc<RoomCommit>>>>;
+/// Shared so that [`Watchers::notify`] can wake a room's pollers after
+/// releasing the map's lock: waking thousands takes a while.
+type RoomSender = Arc<watch::Sender<Option<Arc<RoomCommit>>>>;
+type Rooms = HashMap<RoomName, RoomSender>;
 
 /// What one write added to one room: the room's newest id before it, and
 /// the messages it made visible.
@@ -74,7 +77,7 @@ impl Watchers {
             Some(sender) => sender.subscribe(),
             None => {
                 let (sender, receiver) = watch::channel(None);
-                rooms.insert(room.clone(), sender);
+                rooms.insert(room.clone(), Arc::new(sender));
                 receiver
             }
         };
@@ -88,7 +91,11 @@ impl Watchers {
     /// Wakes everybody watching `room` with the commit that changed it. Call
     /// only once the commit is visible to readers.
     pub fn notify(&self, room: &RoomName, commit: RoomCommit) {
-        if let Some(sender) = lock(&self.rooms).get(room) {
+        // A watch created after this lookup is not woken by this send, but it
+        // was created after the commit became visible, so the read that
+        // follows it finds the commit's messages.
+        let sender = lock(&self.rooms).get(room).cloned();
+        if let Some(sender) = sender {
             sender.send_replace(Some(Arc::new(commit)));
         }
     }
