@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use reqwest::Url;
 use uuid::Uuid;
 
+use crate::client::DEFAULT_LONG_POLL_SECS;
+
 /// Where `chat-server` listens by default.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
@@ -124,6 +126,16 @@ pub struct TailArgs {
     /// Print JSON Lines: one message object per line.
     #[arg(long)]
     pub json: bool,
+
+    /// Seconds each long poll asks the server to wait for a message (1 to
+    /// 60; at most the server's --max-poll-timeout).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_LONG_POLL_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=60)
+    )]
+    pub poll_timeout: u64,
 }
 
 /// Accepts only `http` and `https` URLs, the schemes the client speaks.

@@ -11,12 +11,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Seconds a long poll asks the server to wait (the contract allows 60).
-pub const LONG_POLL_SECS: u64 = 30;
+/// Seconds a long poll asks the server to wait unless told otherwise (the
+/// contract allows 0 to 60).
+pub const DEFAULT_LONG_POLL_SECS: u64 = 30;
 
-/// Longest a whole request may take: a long poll plus room for a slow
-/// network, so a healthy poll never times out on our side.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(LONG_POLL_SECS + 15);
+/// Longest a request that does not wait may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Room beyond a long poll's own wait for a slow network, so a healthy poll
+/// never times out on our side.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(15);
 
 /// Longest a connection attempt may take; a server that is down or
 /// unreachable should be noticed quickly.
@@ -43,12 +47,14 @@ pub enum Query {
         limit: u16,
     },
     /// The oldest `limit` messages newer than `cursor`, long-polling for up
-    /// to [`LONG_POLL_SECS`] when there are none yet.
+    /// to `wait_secs` when there are none yet.
     After {
         /// Exclusive lower bound; the nil UUID means the start of the room.
         cursor: Uuid,
         /// Most messages returned (1 to 1000).
         limit: u16,
+        /// Seconds the server may wait for a message (0 to 60).
+        wait_secs: u64,
     },
 }
 
@@ -163,11 +169,19 @@ impl Client {
                 .http
                 .get(self.messages.clone())
                 .query(&[("limit", limit.to_string()), ("timeout", "0".to_owned())]),
-            Query::After { cursor, limit } => self.http.get(self.messages.clone()).query(&[
-                ("after", cursor.to_string()),
-                ("limit", limit.to_string()),
-                ("timeout", LONG_POLL_SECS.to_string()),
-            ]),
+            Query::After {
+                cursor,
+                limit,
+                wait_secs,
+            } => self
+                .http
+                .get(self.messages.clone())
+                .query(&[
+                    ("after", cursor.to_string()),
+                    ("limit", limit.to_string()),
+                    ("timeout", wait_secs.to_string()),
+                ])
+                .timeout(Duration::from_secs(wait_secs) + LONG_POLL_GRACE),
         };
         let (headers, messages) = self.send(request).await?;
         let truncated = headers

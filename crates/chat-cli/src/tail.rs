@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::cli::TailArgs;
-use crate::client::{Client, ClientError, Page, Query, LONG_POLL_SECS};
+use crate::client::{Client, ClientError, Page, Query};
 use crate::cursor_file::CursorFile;
 use crate::error::CliError;
 use crate::output::{self, Output};
@@ -26,10 +26,6 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// Longest wait between retries, so a restarted server is noticed quickly.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
-
-/// An empty answer to a long poll sooner than this did not wait out its
-/// timeout.
-const EARLY_EMPTY_ANSWER: Duration = Duration::from_secs(LONG_POLL_SECS / 2);
 
 /// Prints the room as `args` asks until `--count` is reached, or for ever.
 pub async fn run(client: &Client, args: &TailArgs, out: &mut Output) -> Result<(), CliError> {
@@ -77,7 +73,12 @@ pub async fn run(client: &Client, args: &TailArgs, out: &mut Output) -> Result<(
     };
     loop {
         let limit = tail.page_limit();
-        let page = tail.fetch(Query::After { cursor, limit }).await?;
+        let query = Query::After {
+            cursor,
+            limit,
+            wait_secs: args.poll_timeout,
+        };
+        let page = tail.fetch(query).await?;
         // A room that retention emptied before we started is flagged as
         // truncated after the nil cursor, yet nothing was missed since then.
         if page.truncated && !(started_in_empty_room && cursor.is_nil()) {
@@ -133,10 +134,12 @@ impl Tail<'_> {
                 // A long poll answers `[]` early only when the server is
                 // shutting down; polling again at once would spin until it
                 // has gone, so wait as after a failure.
+                // An empty answer in less than half the wait it asked for did
+                // not wait out its timeout: the server is shutting down.
                 Ok(page)
                     if page.messages.is_empty()
-                        && matches!(query, Query::After { .. })
-                        && started.elapsed() < EARLY_EMPTY_ANSWER =>
+                        && matches!(query, Query::After { wait_secs, .. }
+                            if started.elapsed() < Duration::from_secs(wait_secs) / 2) =>
                 {
                     tokio::time::sleep(self.backoff.next_delay()).await;
                     return Ok(page);

@@ -41,7 +41,11 @@ pub fn memory_store(options: StoreOptions) -> Arc<dyn ChatStore> {
 
 /// A server on `addr` (port 0 picks one) serving `store`.
 pub fn spawn_server_with(addr: &str, store: Arc<dyn ChatStore>) -> TestServer {
-    let mut config = Config::new(addr, "memory");
+    spawn_configured_server(Config::new(addr, "memory"), store)
+}
+
+/// A server with `config` (its `store` is ignored) serving `store`.
+pub fn spawn_configured_server(mut config: Config, store: Arc<dyn ChatStore>) -> TestServer {
     config.workers = std::num::NonZeroUsize::new(1);
     let app = Application::build_with_store(&config, store).expect("server builds");
     let port = app.port();

@@ -12,8 +12,8 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::helpers::{
-    chat_cli, memory_store, read_all, spawn_server, spawn_server_with, wait_for_file, Running,
-    PATIENCE,
+    chat_cli, memory_store, read_all, spawn_configured_server, spawn_server, spawn_server_with,
+    wait_for_file, Running, PATIENCE,
 };
 
 fn ids(messages: &[Message]) -> Vec<Uuid> {
@@ -64,6 +64,30 @@ async fn tail_n_0_prints_only_messages_posted_after_it_started() {
     let after = server.post_general("after").await;
 
     assert_eq!(tail.next_messages(1).await, [after]);
+    assert!(tail.finish().await.status.success());
+}
+
+#[tokio::test]
+async fn tail_poll_timeout_fits_a_server_with_a_lower_maximum_wait() {
+    let mut config = chat_server::Config::new("127.0.0.1:0", "memory");
+    config.default_poll_timeout = 5;
+    config.max_poll_timeout = 5;
+    let server = spawn_configured_server(config, memory_store(StoreOptions::default()));
+    let follow = |extra: &[&str]| {
+        let mut command = chat_cli(&server.url);
+        command.args(["tail", "--count", "1", "--json", "--after"]);
+        command.arg(Uuid::nil().to_string()).args(extra);
+        command
+    };
+
+    // The default 30-second poll is more than this server allows.
+    let refused = Running::spawn(follow(&[])).finish().await;
+    let line = refused.single_error_line(1);
+    assert!(line.ends_with("(invalid_parameter, HTTP 400)"), "{line}");
+
+    let mut tail = Running::spawn(follow(&["--poll-timeout", "5"]));
+    let message = server.post_general("fits").await;
+    assert_eq!(tail.next_messages(1).await, [message]);
     assert!(tail.finish().await.status.success());
 }
 

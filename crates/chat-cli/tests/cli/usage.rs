@@ -16,6 +16,8 @@ async fn usage_errors_exit_with_code_2_and_touch_nothing() {
         &["tail", "--after", &nil, "--cursor-file", "cursor"],
         &["tail", "-n", "-1"],
         &["tail", "--count", "0"],
+        &["tail", "--poll-timeout", "0"],
+        &["tail", "--poll-timeout", "61"],
         &["shout", "hi"],
         &[],
     ] {
