@@ -862,35 +862,31 @@ fn read_page(
                 truncated: pruned_through.is_some_and(|pruned| cursor < pruned),
             }
         }
-        ReadQuery::Before { cursor, limit } => {
-            let mut messages = select(
-                &transaction,
-                SELECT_BEFORE,
-                params![room.as_str(), cursor.as_bytes(), count_param(limit)],
-                room,
-            )?;
-            messages.reverse();
-            Page {
-                messages,
-                truncated: false,
-            }
-        }
-        ReadQuery::Latest { limit } => {
-            let mut messages = select(
-                &transaction,
-                SELECT_LATEST,
-                params![room.as_str(), count_param(limit)],
-                room,
-            )?;
-            messages.reverse();
-            Page {
-                messages,
-                truncated: false,
-            }
-        }
+        ReadQuery::Before { cursor, limit } => oldest_first(select(
+            &transaction,
+            SELECT_BEFORE,
+            params![room.as_str(), cursor.as_bytes(), count_param(limit)],
+            room,
+        )?),
+        ReadQuery::Latest { limit } => oldest_first(select(
+            &transaction,
+            SELECT_LATEST,
+            params![room.as_str(), count_param(limit)],
+            room,
+        )?),
     };
     transaction.commit()?;
     Ok(page)
+}
+
+/// A page from rows read newest first (how "the newest N" is an index range
+/// scan), turned the contract's way round.
+fn oldest_first(mut newest_first: Vec<Message>) -> Page {
+    newest_first.reverse();
+    Page {
+        messages: newest_first,
+        truncated: false,
+    }
 }
 
 fn select(
