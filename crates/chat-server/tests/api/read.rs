@@ -65,10 +65,23 @@ async fn after_returns_the_oldest_limit_messages_newer_than_the_cursor(backend: 
 async fn a_cursor_that_is_not_a_stored_id_still_works(backend: Backend) {
     let app = spawn_app(backend).await;
     let stored = post_numbered(&app, "/messages", 3).await;
-    let between = Uuid::from_u128(stored[0].id.as_u128() + 1);
+    // Ids posted within one millisecond can be consecutive, so the only
+    // UUID sure to be unstored is one just below the first id.
+    let below_first = Uuid::from_u128(stored[0].id.as_u128() - 1);
     assert_eq!(
-        bodies(&app.read_now("/messages", &format!("after={between}")).await),
-        ["2", "3"]
+        bodies(
+            &app.read_now("/messages", &format!("after={below_first}"))
+                .await
+        ),
+        ["1", "2", "3"]
+    );
+    let just_before_last = Uuid::from_u128(stored[2].id.as_u128() - 1);
+    assert_eq!(
+        bodies(
+            &app.read_now("/messages", &format!("after={just_before_last}"))
+                .await
+        ),
+        ["3"]
     );
 }
 
