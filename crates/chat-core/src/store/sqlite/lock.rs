@@ -1,0 +1,83 @@
+//! The advisory file lock that keeps one server per file.
+//!
+//! # One server per file
+//!
+//! Two servers writing one file would each hand out ids the other does not
+//! know of. At open the store takes an OS advisory lock on `PATH.lock` and
+//! holds it until the writer has finished; a second open fails at start-up
+//! with a clear reason. SQLite's own `locking_mode=EXCLUSIVE` would not do:
+//! under WAL it also shuts out this process's read connections.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use super::open_failed;
+use crate::ChatError;
+
+/// Takes the advisory lock on `PATH.lock` that keeps a second server away.
+/// The lock file stays behind after a stop; only a held lock means "in use".
+pub(super) fn lock_exclusively(path: &Path) -> Result<File, ChatError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|error| {
+            open_failed(
+                format!(
+                    "cannot create the lock file {}: does the directory exist, and may \
+                     chat-server write to it?",
+                    lock_path.display()
+                ),
+                Some(error.into()),
+            )
+        })?;
+    // Called through the trait: newer Rust has an inherent `File::try_lock`
+    // with a different error type, which method syntax would pick instead.
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(file),
+        Err(fs4::TryLockError::WouldBlock) => Err(open_failed(
+            format!(
+                "{} is in use by another chat-server (it holds the lock on {})",
+                path.display(),
+                lock_path.display()
+            ),
+            None,
+        )),
+        Err(fs4::TryLockError::Error(error)) => Err(open_failed(
+            format!("cannot lock {}", lock_path.display()),
+            Some(error.into()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::open_error_reason;
+    use super::super::SqliteStore;
+    use crate::store::{ChatStore, StoreOptions};
+    use tempfile::TempDir;
+
+    #[tokio::test]
+    async fn a_second_store_on_the_same_file_is_refused_while_the_first_is_open() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("chat.db");
+        let first = SqliteStore::open(&path, StoreOptions::default())
+            .await
+            .unwrap();
+        let reason = open_error_reason(&path).await;
+        assert!(
+            reason.contains("is in use by another chat-server"),
+            "{reason}"
+        );
+        first.check_health().await.unwrap();
+        drop(first);
+        SqliteStore::open(&path, StoreOptions::default())
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,347 @@
+//! The durable backend: one SQLite file that survives crashes and restarts.
+//!
+//! One module per job: [`schema`] creates and upgrades the file and opens the
+//! write connection, [`writer`] is the thread that owns that connection,
+//! [`readers`] is the pool of read-only connections, [`newest`] remembers each
+//! room's newest id, and [`lock`] keeps a second server off the file. This
+//! module ties them together as [`SqliteStore`] and holds what they share.
+
+mod lock;
+mod newest;
+mod readers;
+mod schema;
+mod writer;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[cfg(test)]
+use std::sync::atomic::AtomicUsize;
+
+use async_trait::async_trait;
+use rusqlite::{ErrorCode, Row};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{ChatStore, Page, ReadQuery, RoomWatch, StoreOptions, Watchers};
+use crate::error::BoxError;
+use crate::id::IdGenerator;
+use crate::{ChatError, Message, NewMessage, RoomName};
+use lock::lock_exclusively;
+use newest::{newest_ids, NewestIds};
+use readers::{check, read_page, Readers};
+use schema::{migrate, open_writer};
+use writer::{Append, Request, Writer};
+
+/// How long a statement waits for a lock SQLite holds briefly (a checkpoint,
+/// WAL recovery) before it fails as unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Messages in a SQLite file, durable once [`ChatStore::append`] returns.
+///
+/// The file runs in WAL mode with `synchronous=FULL`, so a commit is on disk
+/// when it returns. One writer thread owns the write connection and commits
+/// every append queued at that moment in one transaction (group commit);
+/// reads run on a small pool of read-only connections on tokio's blocking
+/// threads. An advisory lock on `PATH.lock` keeps a second server off the
+/// same file.
+///
+/// Dropping the store closes the writer's queue and waits for the writer to
+/// finish what was queued, so that the file and its lock are free once the
+/// drop returns.
+pub struct SqliteStore {
+    path: PathBuf,
+    /// Taken in `drop` to close the queue; `Some` until then.
+    requests: Option<Sender<Request>>,
+    /// Taken in `drop` to wait for the writer; `Some` until then.
+    writer: Option<JoinHandle<()>>,
+    readers: Arc<Readers>,
+    newest: Arc<NewestIds>,
+    watchers: Watchers,
+    #[cfg(test)]
+    append_transactions: Arc<AtomicUsize>,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path` (relative to the working directory),
+    /// creating the file and its schema if missing and upgrading an older
+    /// schema.
+    ///
+    /// Fails with [`ChatError::Open`] when another server has the file open,
+    /// the file is not a database or is corrupt, the location is not writable,
+    /// or the schema is newer than this build knows.
+    pub async fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, ChatError> {
+        let path = path.as_ref().to_owned();
+        // Opening reads and checks the whole file: blocking work.
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, options))
+            .await
+            .map_err(|error| {
+                open_failed("the task opening the database failed", Some(error.into()))
+            })?
+    }
+
+    fn open_blocking(path: PathBuf, options: StoreOptions) -> Result<Self, ChatError> {
+        if path.as_os_str().is_empty() {
+            return Err(open_failed(
+                "`sqlite:` needs a file path, such as `sqlite:chat.db`",
+                None,
+            ));
+        }
+        let lock = lock_exclusively(&path)?;
+        let mut connection = open_writer(&path)?;
+        migrate(&mut connection, &path)?;
+        let newest_ids = newest_ids(&connection)
+            .map_err(|error| open_error(&path, "cannot read the newest ids of", error))?;
+        let newest = newest_ids.values().max().copied();
+        let newest_ids = Arc::new(NewestIds(RwLock::new(newest_ids)));
+        let readers = Arc::new(Readers::new(path.clone()));
+        // Open one reader now, so a problem with read connections shows at
+        // start-up rather than on the first request.
+        readers
+            .with_connection(|connection| check(connection))
+            .map_err(|error| open_error(&path, "cannot read", error))?;
+
+        let (requests, queue) = mpsc::channel();
+        let watchers = Watchers::default();
+        #[cfg(test)]
+        let append_transactions = Arc::default();
+        let writer = Writer {
+            connection,
+            queue,
+            deferred_prunes: VecDeque::new(),
+            ids: IdGenerator::starting_after(newest),
+            newest: Arc::clone(&newest_ids),
+            clock: options.clock,
+            retention: options.retention,
+            watchers: watchers.clone(),
+            #[cfg(test)]
+            append_transactions: Arc::clone(&append_transactions),
+            _lock: lock,
+        };
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || writer.run())
+            .map_err(|error| {
+                open_failed("cannot start the SQLite writer thread", Some(error.into()))
+            })?;
+        Ok(Self {
+            path,
+            requests: Some(requests),
+            writer: Some(writer),
+            readers,
+            newest: newest_ids,
+            watchers,
+            #[cfg(test)]
+            append_transactions,
+        })
+    }
+
+    /// Queues `request` for the writer thread.
+    fn send(&self, request: Request) -> Result<(), ChatError> {
+        self.requests
+            .as_ref()
+            .ok_or(ChatError::Closed)?
+            .send(request)
+            .map_err(|_| ChatError::Closed)
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue makes the writer stop once it has written what
+        // is already queued.
+        drop(self.requests.take());
+        if let Some(writer) = self.writer.take() {
+            // A writer that panicked has dropped its posters' answers, which
+            // they saw as `Closed`; there is nothing left to report here.
+            let _ = writer.join();
+        }
+    }
+}
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, ChatError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Append(Append {
+            room: room.clone(),
+            message,
+            reply,
+        }))?;
+        // The writer answers every request it takes; no answer means it has
+        // stopped.
+        answer.await.map_err(|_| ChatError::Closed)?
+    }
+
+    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, ChatError> {
+        if self.newest.holds_nothing_for(room, query) {
+            // The common read of a long poll that is up to date: no need to
+            // leave the async worker.
+            return Ok(Page::default());
+        }
+        let room = room.clone();
+        self.readers
+            .run(move |connection| read_page(connection, &room, query))
+            .await
+    }
+
+    fn watch(&self, room: &RoomName) -> RoomWatch {
+        self.watchers.subscribe(room)
+    }
+
+    async fn prune(&self) -> Result<u64, ChatError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Prune(reply))?;
+        answer.await.map_err(|_| ChatError::Closed)?
+    }
+
+    async fn check_health(&self) -> Result<(), ChatError> {
+        if self.writer.as_ref().is_none_or(JoinHandle::is_finished) {
+            return Err(unavailable("the SQLite writer thread has stopped"));
+        }
+        self.readers.run(|connection| check(connection)).await
+    }
+}
+
+/// The first column as an id, or `None` when it is NULL (as `max()` of no
+/// rows is).
+fn id_column(row: &Row<'_>) -> rusqlite::Result<Option<Uuid>> {
+    Ok(row.get::<_, Option<[u8; 16]>>(0)?.map(Uuid::from_bytes))
+}
+
+/// A count as SQLite's integer; no real count reaches `i64::MAX`.
+fn count_param(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+fn open_failed(reason: impl Into<String>, source: Option<BoxError>) -> ChatError {
+    ChatError::Open {
+        reason: reason.into(),
+        source,
+    }
+}
+
+fn read_only(path: &Path) -> ChatError {
+    open_failed(
+        format!(
+            "{} is read-only; chat-server must be able to write the file and its directory",
+            path.display()
+        ),
+        None,
+    )
+}
+
+/// An open-time SQLite error, with a reason that tells the operator what
+/// to fix; `doing` describes the step, for errors without a better word.
+fn open_error(path: &Path, doing: &str, error: rusqlite::Error) -> ChatError {
+    let shown = path.display();
+    let reason = match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => format!("{shown} is not a SQLite database"),
+        Some(ErrorCode::DatabaseCorrupt) => format!("{shown} is corrupt"),
+        Some(ErrorCode::ReadOnly) => return read_only(path),
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => format!(
+            "cannot open {shown}: does the directory exist, and may chat-server write to it?"
+        ),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            format!("{shown} is locked by another program")
+        }
+        Some(ErrorCode::DiskFull) => format!("the disk holding {shown} is full"),
+        _ => format!("{doing} {shown}"),
+    };
+    open_failed(reason, Some(error.into()))
+}
+
+/// A run-time failure: the store cannot serve right now.
+fn unavailable(error: impl Into<BoxError>) -> ChatError {
+    ChatError::Unavailable(error.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conformance::{conformance_suite, options_with, start_time, Fixture};
+    use super::*;
+    use crate::store::Retention;
+    use crate::ManualClock;
+    use chrono::TimeDelta;
+    use tempfile::TempDir;
+
+    async fn fixture(options: StoreOptions) -> Fixture {
+        let dir = TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path().join("chat.db"), options)
+            .await
+            .unwrap();
+        Fixture::new(Arc::new(store), dir)
+    }
+
+    conformance_suite!(fixture);
+
+    pub(super) fn new_message(body: &str) -> NewMessage {
+        NewMessage::new(body.to_owned(), None).unwrap()
+    }
+
+    pub(super) async fn open_error_reason(path: &Path) -> String {
+        match SqliteStore::open(path, StoreOptions::default()).await {
+            Err(ChatError::Open { reason, .. }) => reason,
+            other => panic!("expected an Open error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_has_the_same_messages_and_ids_keep_increasing() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("chat.db");
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let general = RoomName::general();
+        let store = SqliteStore::open(&path, options_with(&clock, Retention::default()))
+            .await
+            .unwrap();
+        let mut stored = Vec::new();
+        for body in ["one", "two", "three"] {
+            stored.push(store.append(&general, new_message(body)).await.unwrap());
+        }
+        drop(store);
+
+        clock.set(start_time() - TimeDelta::days(1));
+        let store = SqliteStore::open(&path, options_with(&clock, Retention::default()))
+            .await
+            .unwrap();
+        let page = store
+            .read(&general, ReadQuery::Latest { limit: 10 })
+            .await
+            .unwrap();
+        assert_eq!(page.messages, stored);
+        let newer = store.append(&general, new_message("four")).await.unwrap();
+        assert!(newer.id > stored[2].id);
+        store.check_health().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_location_that_cannot_hold_a_file_is_refused() {
+        // Tests run as root, whom permissions do not stop; a path below a
+        // regular file fails for everybody.
+        let dir = TempDir::new().unwrap();
+        let file = dir.path().join("file.txt");
+        std::fs::write(&file, "not a directory").unwrap();
+        let reason = open_error_reason(&file.join("chat.db")).await;
+        assert!(reason.contains("does the directory exist"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_path_is_refused() {
+        let reason = open_error_reason(Path::new("")).await;
+        assert!(reason.contains("needs a file path"), "{reason}");
+    }
+}

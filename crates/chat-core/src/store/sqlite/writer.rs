@@ -1,0 +1,439 @@
+//! The writer thread: the only write connection, group commit, and pruning.
+//!
+//! # Writes: one thread, group commit
+//!
+//! A dedicated thread owns the only write connection and takes requests over
+//! a channel. It takes the first waiting append, drains every append already
+//! queued (up to [`MAX_BATCH`]), writes them in one transaction and syncs
+//! once, so concurrent posters share the cost of a sync. Ids come from one
+//! [`IdGenerator`] inside that transaction, seeded at open with the newest id
+//! the file ever held, so they increase in commit order, across restarts and
+//! when the clock steps back. Only after the commit are the rooms' watchers
+//! woken and then the posters answered. A failed transaction is rolled back and
+//! every poster in it gets [`ChatError::Unavailable`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+#[cfg(test)]
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::newest::{rooms, NewestIds};
+use super::{count_param, id_column, unavailable};
+use crate::id::IdGenerator;
+use crate::message::truncate_to_micros;
+use crate::store::{Retention, RoomCommit, Watchers};
+use crate::{ChatError, Clock, Message, NewMessage, RoomName};
+
+/// Most appends written in one transaction: enough to absorb a burst, small
+/// enough that one failure rejects few posts.
+const MAX_BATCH: usize = 1024;
+
+/// Most messages one pruning transaction deletes, so that posts queued behind
+/// a large deletion wait for one short transaction, not the whole job.
+const PRUNE_BATCH: usize = 500;
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room, created_at, author, body) \
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+/// A room's newest message but `?2`: with `?2 = keep - 1`, the oldest that
+/// retention by count keeps.
+const SELECT_OLDEST_KEPT_BY_COUNT: &str =
+    "SELECT id FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2";
+/// The oldest message young enough to keep.
+const SELECT_OLDEST_YOUNG: &str =
+    "SELECT id FROM messages WHERE room = ?1 AND created_at >= ?2 ORDER BY id LIMIT 1";
+const SELECT_PRUNE_BATCH_END: &str = "SELECT max(id) FROM \
+     (SELECT id FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
+const DELETE_THROUGH: &str = "DELETE FROM messages WHERE room = ?1 AND id <= ?2";
+const RECORD_PRUNED_THROUGH: &str = "INSERT INTO room_state (room, pruned_through) \
+     VALUES (?1, ?2) ON CONFLICT (room) \
+     DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)";
+
+/// What the writer thread is asked to do.
+pub(super) enum Request {
+    Append(Append),
+    Prune(oneshot::Sender<Result<u64, ChatError>>),
+}
+
+/// One post waiting for its id and its commit.
+pub(super) struct Append {
+    pub(super) room: RoomName,
+    pub(super) message: NewMessage,
+    pub(super) reply: oneshot::Sender<Result<Message, ChatError>>,
+}
+
+/// The writer thread's state: the only write connection, and the id
+/// generator that must only ever be used with it.
+pub(super) struct Writer {
+    pub(super) connection: Connection,
+    pub(super) queue: Receiver<Request>,
+    /// Prunes that arrived while appends were being batched; they run next.
+    pub(super) deferred_prunes: VecDeque<oneshot::Sender<Result<u64, ChatError>>>,
+    pub(super) ids: IdGenerator,
+    /// Updated after every commit, before the watchers are woken.
+    pub(super) newest: Arc<NewestIds>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) retention: Retention,
+    pub(super) watchers: Watchers,
+    #[cfg(test)]
+    pub(super) append_transactions: Arc<AtomicUsize>,
+    /// Declared last so that the lock outlives the connection.
+    pub(super) _lock: File,
+}
+
+impl Writer {
+    /// Serves requests until the store closes the queue and it is empty.
+    pub(super) fn run(mut self) {
+        while let Some(request) = self.next_request() {
+            match request {
+                Request::Append(first) => self.append_batch(first),
+                Request::Prune(reply) => {
+                    // A caller that stopped waiting needs no answer.
+                    let _ = reply.send(self.prune());
+                }
+            }
+        }
+    }
+
+    fn next_request(&mut self) -> Option<Request> {
+        match self.deferred_prunes.pop_front() {
+            Some(reply) => Some(Request::Prune(reply)),
+            None => self.queue.recv().ok(),
+        }
+    }
+
+    /// Writes `first` and every append already queued in one transaction,
+    /// then wakes the rooms' watchers and answers the posters.
+    fn append_batch(&mut self, first: Append) {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match self.queue.try_recv() {
+                Ok(Request::Append(next)) => batch.push(next),
+                Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
+                Err(_) => break,
+            }
+        }
+        let (replies, submissions): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|append| (append.reply, (append.room, append.message)))
+            .unzip();
+        match self.insert(submissions) {
+            Ok(stored) => {
+                // Wake the watchers before answering, so that by the time a
+                // poster hears `Ok`, every watch of its room has fired.
+                let mut per_room: BTreeMap<&RoomName, Vec<Message>> = BTreeMap::new();
+                for message in &stored {
+                    per_room
+                        .entry(&message.room)
+                        .or_default()
+                        .push(message.clone());
+                }
+                for (room, messages) in per_room {
+                    let newest = messages.last().map(|message| message.id);
+                    let previous_newest = match newest {
+                        Some(newest) => self.newest.record(room, newest),
+                        None => continue,
+                    };
+                    let commit = RoomCommit {
+                        previous_newest,
+                        messages,
+                    };
+                    self.watchers.notify(room, commit);
+                }
+                for (reply, message) in replies.into_iter().zip(stored) {
+                    // A poster that stopped waiting needs no answer; its
+                    // message is stored all the same.
+                    let _ = reply.send(Ok(message));
+                }
+            }
+            Err(error) => {
+                let error = Arc::new(error);
+                for reply in replies {
+                    let _ = reply.send(Err(unavailable(Arc::clone(&error))));
+                }
+            }
+        }
+    }
+
+    /// Assigns ids and times and inserts the messages in one transaction.
+    fn insert(
+        &mut self,
+        submissions: Vec<(RoomName, NewMessage)>,
+    ) -> rusqlite::Result<Vec<Message>> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut stored = Vec::with_capacity(submissions.len());
+        {
+            let mut insert = transaction.prepare_cached(INSERT_MESSAGE)?;
+            for (room, message) in submissions {
+                let now = self.clock.now();
+                // The generator keeps these ids even if the transaction then
+                // fails: later ids skip them, and so can never sort before
+                // anything a failed commit might have left on disk.
+                let id = self.ids.next(now);
+                let message = message.into_message(id, room, truncate_to_micros(now));
+                insert.execute(params![
+                    message.id.as_bytes(),
+                    message.room.as_str(),
+                    message.created_at.timestamp_micros(),
+                    message.author,
+                    message.body,
+                ])?;
+                stored.push(message);
+            }
+        }
+        // Dropping an uncommitted transaction rolls it back, so an error
+        // anywhere above leaves nothing of the batch.
+        transaction.commit()?;
+        #[cfg(test)]
+        self.append_transactions.fetch_add(1, Ordering::Relaxed);
+        Ok(stored)
+    }
+
+    /// Deletes, room by room and in short transactions, what retention no
+    /// longer keeps (the same rules as `MemoryStore::prune`).
+    ///
+    /// Only ever the oldest messages of a room go, up to a boundary id, so
+    /// "everything up to `pruned_through` is gone" stays true even when the
+    /// clock stepped back and `created_at` is not in id order.
+    fn prune(&mut self) -> Result<u64, ChatError> {
+        if !self.retention.is_enabled() {
+            return Ok(0);
+        }
+        let young_from = self
+            .retention
+            .max_age
+            .and_then(|age| TimeDelta::from_std(age).ok())
+            .and_then(|age| self.clock.now().checked_sub_signed(age))
+            .map(micros_rounded_up);
+        let rooms = rooms(&self.connection).map_err(unavailable)?;
+        let mut deleted = 0;
+        for room in rooms {
+            let Some(bound) = self.prune_bound(&room, young_from).map_err(unavailable)? else {
+                continue;
+            };
+            loop {
+                let removed = self.prune_batch(&room, bound).map_err(unavailable)?;
+                deleted += removed as u64;
+                // Posts that arrived meanwhile go before the next batch.
+                self.append_queued();
+                if removed < PRUNE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The id below which `room`'s messages go, or `None` when all stay.
+    /// Messages created at or after `young_from` (microseconds) are young.
+    fn prune_bound(&self, room: &str, young_from: Option<i64>) -> rusqlite::Result<Option<Uuid>> {
+        let by_count = match self.retention.per_room {
+            Some(keep) => self
+                .connection
+                .prepare_cached(SELECT_OLDEST_KEPT_BY_COUNT)?
+                .query_row(params![room, count_param(keep.get() - 1)], id_column)
+                .optional()?
+                // No such message: the room is within the limit.
+                .flatten(),
+            None => None,
+        };
+        let by_age = match young_from {
+            Some(micros) => Some(
+                self.connection
+                    .prepare_cached(SELECT_OLDEST_YOUNG)?
+                    .query_row(params![room, micros], id_column)
+                    .optional()?
+                    .flatten()
+                    // Nothing is young: everything goes. A generated id has
+                    // version 7, so none equals the maximum UUID.
+                    .unwrap_or(Uuid::max()),
+            ),
+            None => None,
+        };
+        // `None` sorts below every bound: the larger bound deletes the most,
+        // which is what satisfies both limits.
+        Ok(by_count.max(by_age))
+    }
+
+    /// Deletes up to [`PRUNE_BATCH`] of `room`'s oldest messages below
+    /// `bound` in one transaction, recording the newest deleted id.
+    fn prune_batch(&mut self, room: &str, bound: Uuid) -> rusqlite::Result<usize> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let batch_end = transaction
+            .prepare_cached(SELECT_PRUNE_BATCH_END)?
+            .query_row(
+                params![room, bound.as_bytes(), count_param(PRUNE_BATCH)],
+                id_column,
+            )?;
+        let Some(batch_end) = batch_end else {
+            return Ok(0);
+        };
+        let deleted = transaction
+            .prepare_cached(DELETE_THROUGH)?
+            .execute(params![room, batch_end.as_bytes()])?;
+        transaction
+            .prepare_cached(RECORD_PRUNED_THROUGH)?
+            .execute(params![room, batch_end.as_bytes()])?;
+        transaction.commit()?;
+        Ok(deleted)
+    }
+
+    /// Writes the appends waiting in the queue, if any.
+    fn append_queued(&mut self) {
+        match self.queue.try_recv() {
+            Ok(Request::Append(first)) => self.append_batch(first),
+            Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
+            Err(_) => {}
+        }
+    }
+}
+
+/// `time` in whole microseconds, rounded up: stored times are whole
+/// microseconds, and for those `created_at < time` is the same as
+/// `created_at < time rounded up`.
+fn micros_rounded_up(time: DateTime<Utc>) -> i64 {
+    let has_nanos = time.timestamp_subsec_nanos() % 1_000 != 0;
+    time.timestamp_micros() + i64::from(has_nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::new_message;
+    use super::super::SqliteStore;
+    use super::*;
+    use crate::store::conformance::start_time;
+    use crate::store::{ChatStore, ReadQuery, StoreOptions};
+    use futures_util::future::join_all;
+    use std::num::NonZeroUsize;
+    use tempfile::TempDir;
+
+    #[tokio::test]
+    async fn pruning_a_backlog_takes_several_batches_and_keeps_the_newest() {
+        let dir = TempDir::new().unwrap();
+        let retention = Retention {
+            per_room: NonZeroUsize::new(10),
+            max_age: None,
+        };
+        let options = StoreOptions {
+            retention,
+            ..StoreOptions::default()
+        };
+        let store = SqliteStore::open(dir.path().join("chat.db"), options)
+            .await
+            .unwrap();
+        let general = RoomName::general();
+        let total = 2 * PRUNE_BATCH + 10 + 7;
+        let appends = (0..total).map(|n| store.append(&general, new_message(&n.to_string())));
+        let stored: Vec<Message> = join_all(appends)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut ids: Vec<Uuid> = stored.iter().map(|message| message.id).collect();
+        ids.sort();
+        assert_eq!(store.prune().await.unwrap(), (total - 10) as u64);
+        let kept = store
+            .read(&general, ReadQuery::Latest { limit: 100 })
+            .await
+            .unwrap()
+            .messages;
+        let kept_ids: Vec<Uuid> = kept.iter().map(|message| message.id).collect();
+        assert_eq!(kept_ids, ids[total - 10..]);
+        let page = store
+            .read(
+                &general,
+                ReadQuery::After {
+                    cursor: ids[total - 12],
+                    limit: 100,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.truncated);
+        assert_eq!(page.messages, kept);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_share_transactions() {
+        const POSTS: usize = 200;
+        let dir = TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path().join("chat.db"), StoreOptions::default())
+            .await
+            .unwrap();
+        let general = RoomName::general();
+        let appends = (0..POSTS).map(|n| store.append(&general, new_message(&n.to_string())));
+        for result in join_all(appends).await {
+            result.unwrap();
+        }
+        let transactions = store.append_transactions.load(Ordering::Relaxed);
+        assert!(
+            transactions < POSTS,
+            "{POSTS} appends took {transactions} transactions"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_transaction_answers_unavailable_and_leaves_nothing_behind() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("chat.db");
+        let store = SqliteStore::open(&path, StoreOptions::default())
+            .await
+            .unwrap();
+        // Another connection makes every insert of `poison` fail, as a full
+        // disk would.
+        let saboteur = Connection::open(&path).unwrap();
+        saboteur
+            .execute_batch(
+                "CREATE TRIGGER reject_poison BEFORE INSERT ON messages \
+                 WHEN NEW.body = 'poison' BEGIN SELECT RAISE(ABORT, 'rejected'); END;",
+            )
+            .unwrap();
+        let general = RoomName::general();
+        let bodies = ["a", "b", "poison", "c", "d"];
+        let appends = bodies.map(|body| store.append(&general, new_message(body)));
+        let results = join_all(appends).await;
+        let visible = store
+            .read(&general, ReadQuery::Latest { limit: 10 })
+            .await
+            .unwrap()
+            .messages;
+        for (body, result) in bodies.iter().zip(&results) {
+            match result {
+                Ok(message) => assert!(visible.contains(message), "{body} acknowledged but lost"),
+                Err(ChatError::Unavailable(_)) => {
+                    assert!(
+                        visible.iter().all(|message| message.body != *body),
+                        "{body} rejected but visible"
+                    );
+                }
+                Err(other) => panic!("{body}: unexpected error {other}"),
+            }
+        }
+        assert!(results[2].is_err());
+
+        saboteur
+            .execute_batch("DROP TRIGGER reject_poison")
+            .unwrap();
+        let after = store.append(&general, new_message("after")).await.unwrap();
+        assert!(visible.iter().all(|message| message.id < after.id));
+    }
+
+    #[test]
+    fn micros_round_up_only_when_there_are_leftover_nanoseconds() {
+        let whole = start_time();
+        assert_eq!(micros_rounded_up(whole), whole.timestamp_micros());
+        let partial = whole + TimeDelta::nanoseconds(1);
+        assert_eq!(micros_rounded_up(partial), whole.timestamp_micros() + 1);
+    }
+}
