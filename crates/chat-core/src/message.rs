@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::ChatError;
+use crate::ValidationError;
 
 /// Longest room name, in ASCII characters.
 pub const MAX_ROOM_NAME_LEN: usize = 64;
@@ -39,7 +39,7 @@ pub struct RoomName(String);
 
 impl RoomName {
     /// Validates `name` as a room name.
-    pub fn parse(name: &str) -> Result<Self, ChatError> {
+    pub fn parse(name: &str) -> Result<Self, ValidationError> {
         let valid = !name.is_empty()
             && name.len() <= MAX_ROOM_NAME_LEN
             && name
@@ -48,7 +48,7 @@ impl RoomName {
         if valid {
             Ok(Self(name.to_owned()))
         } else {
-            Err(ChatError::InvalidRoomName)
+            Err(ValidationError::InvalidRoomName)
         }
     }
 
@@ -82,7 +82,7 @@ impl Borrow<str> for RoomName {
 }
 
 impl TryFrom<String> for RoomName {
-    type Error = ChatError;
+    type Error = ValidationError;
 
     fn try_from(name: String) -> Result<Self, Self::Error> {
         Self::parse(&name)
@@ -105,14 +105,14 @@ pub struct NewMessage {
 
 impl NewMessage {
     /// Validates a submission.
-    pub fn new(body: String, author: Option<String>) -> Result<Self, ChatError> {
+    pub fn new(body: String, author: Option<String>) -> Result<Self, ValidationError> {
         if body.is_empty() {
-            return Err(ChatError::EmptyBody);
+            return Err(ValidationError::EmptyBody);
         }
         if let Some(author) = &author {
             let chars = author.chars().count();
             if chars == 0 || chars > MAX_AUTHOR_CHARS {
-                return Err(ChatError::InvalidAuthor);
+                return Err(ValidationError::InvalidAuthor);
             }
         }
         Ok(Self { body, author })
@@ -183,7 +183,7 @@ mod tests {
     fn room_names_reject_everything_else() {
         for name in ["", "a b", "a/b", "é", "a.b", &"r".repeat(65)] {
             assert!(
-                matches!(RoomName::parse(name), Err(ChatError::InvalidRoomName)),
+                matches!(RoomName::parse(name), Err(ValidationError::InvalidRoomName)),
                 "{name:?}"
             );
         }
@@ -193,7 +193,7 @@ mod tests {
     fn a_body_must_not_be_empty_but_may_be_white_space() {
         assert!(matches!(
             NewMessage::new(String::new(), None),
-            Err(ChatError::EmptyBody)
+            Err(ValidationError::EmptyBody)
         ));
         assert_eq!(NewMessage::new("  \n".into(), None).unwrap().body(), "  \n");
     }
@@ -205,11 +205,11 @@ mod tests {
         let too_long = "a".repeat(65);
         assert!(matches!(
             NewMessage::new("hi".into(), Some(too_long)),
-            Err(ChatError::InvalidAuthor)
+            Err(ValidationError::InvalidAuthor)
         ));
         assert!(matches!(
             NewMessage::new("hi".into(), Some(String::new())),
-            Err(ChatError::InvalidAuthor)
+            Err(ValidationError::InvalidAuthor)
         ));
     }
 

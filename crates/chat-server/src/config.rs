@@ -67,18 +67,44 @@ impl Config {
     }
 
     /// The poll limits, checked for consistency.
-    pub fn poll_limits(&self) -> Result<PollLimits, String> {
+    pub fn poll_limits(&self) -> Result<PollLimits, ConfigError> {
+        if self.max_poll_timeout > MAX_POLL_TIMEOUT_SECS {
+            return Err(ConfigError::PollTimeoutTooLong(self.max_poll_timeout));
+        }
         if self.default_poll_timeout > self.max_poll_timeout {
-            return Err(format!(
-                "--default-poll-timeout ({}) must not exceed --max-poll-timeout ({})",
-                self.default_poll_timeout, self.max_poll_timeout
-            ));
+            return Err(ConfigError::DefaultAboveMax {
+                default: self.default_poll_timeout,
+                max: self.max_poll_timeout,
+            });
         }
         Ok(PollLimits {
             default_timeout: Duration::from_secs(self.default_poll_timeout),
             max_timeout_secs: self.max_poll_timeout,
         })
     }
+}
+
+/// The largest `--max-poll-timeout`: an hour is far beyond what any proxy
+/// keeps a silent request open for, and keeps deadlines far from overflow.
+pub const MAX_POLL_TIMEOUT_SECS: u64 = 3600;
+/// The longest `--retain-for`: a hundred years, so "now less the age" is
+/// always a real date.
+pub const MAX_RETAIN_FOR: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Options that cannot work together or are out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `--default-poll-timeout` above `--max-poll-timeout`.
+    #[error("--default-poll-timeout ({default}) must not exceed --max-poll-timeout ({max})")]
+    DefaultAboveMax {
+        /// The default asked for.
+        default: u64,
+        /// The maximum asked for.
+        max: u64,
+    },
+    /// `--max-poll-timeout` beyond [`MAX_POLL_TIMEOUT_SECS`].
+    #[error("--max-poll-timeout ({0}) must be at most {MAX_POLL_TIMEOUT_SECS} seconds")]
+    PollTimeoutTooLong(u64),
 }
 
 /// The bounds a GET's `timeout` is checked against.
@@ -110,11 +136,15 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    count
+    let duration = count
         .checked_mul(seconds_per_unit)
         .filter(|&seconds| seconds > 0)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{text}` must be a positive duration"))
+        .ok_or_else(|| format!("`{text}` must be a positive duration"))?;
+    if duration > MAX_RETAIN_FOR {
+        return Err(format!("`{text}` is longer than 100 years"));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -132,7 +162,16 @@ mod tests {
 
     #[test]
     fn bad_durations_are_rejected_with_a_reason() {
-        for text in ["", "0s", "h", "5w", "-3m", "1.5h"] {
+        for text in [
+            "",
+            "0s",
+            "h",
+            "5w",
+            "-3m",
+            "1.5h",
+            "36501d",
+            "99999999999999999d",
+        ] {
             assert!(parse_duration(text).is_err(), "{text:?}");
         }
     }
@@ -151,6 +190,22 @@ mod tests {
     fn a_default_timeout_above_the_maximum_is_refused() {
         let mut config = Config::new("127.0.0.1:0", "memory");
         config.default_poll_timeout = 61;
-        assert!(config.poll_limits().is_err());
+        assert_eq!(
+            config.poll_limits().unwrap_err(),
+            ConfigError::DefaultAboveMax {
+                default: 61,
+                max: 60
+            }
+        );
+    }
+
+    #[test]
+    fn a_maximum_timeout_beyond_an_hour_is_refused_instead_of_overflowing() {
+        let mut config = Config::new("127.0.0.1:0", "memory");
+        config.max_poll_timeout = u64::MAX;
+        assert_eq!(
+            config.poll_limits().unwrap_err(),
+            ConfigError::PollTimeoutTooLong(u64::MAX)
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use chat_core::ChatError;
+use chat_core::{StoreError, ValidationError};
 use serde::Serialize;
 
 /// Everything a request can fail with, mapped to a status and a code.
@@ -11,12 +11,10 @@ pub enum ApiError {
     /// The POST body is not a JSON object, or not UTF-8.
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
-    /// A field of the POST body breaks a rule.
+    /// A field of the POST body, or the room name in the path, breaks a
+    /// rule of the contract.
     #[error("{0}")]
-    InvalidMessage(ChatError),
-    /// The room name in the path is not `[A-Za-z0-9_-]{{1,64}}`.
-    #[error("{0}")]
-    InvalidRoom(ChatError),
+    Invalid(ValidationError),
     /// A query parameter is malformed, out of range, empty or repeated.
     #[error("{0}")]
     InvalidParameter(String),
@@ -40,7 +38,7 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// The store cannot serve; nothing was written.
     #[error("the message store is unavailable; nothing was written, try again later")]
-    Unavailable(#[source] ChatError),
+    Unavailable(#[source] StoreError),
     /// Anything else; details go to the log, never to the client.
     #[error("internal server error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -51,9 +49,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidJson(_) => "invalid_json",
-            Self::InvalidMessage(ChatError::InvalidAuthor) => "invalid_author",
-            Self::InvalidMessage(_) => "invalid_body",
-            Self::InvalidRoom(_) => "invalid_room",
+            Self::Invalid(ValidationError::InvalidAuthor) => "invalid_author",
+            Self::Invalid(ValidationError::EmptyBody) => "invalid_body",
+            Self::Invalid(ValidationError::InvalidRoomName) => "invalid_room",
             Self::InvalidParameter(_) => "invalid_parameter",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -65,13 +63,16 @@ impl ApiError {
     }
 }
 
-impl From<ChatError> for ApiError {
-    fn from(error: ChatError) -> Self {
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        Self::Invalid(error)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
         match error {
-            ChatError::InvalidRoomName => Self::InvalidRoom(error),
-            ChatError::EmptyBody | ChatError::InvalidAuthor => Self::InvalidMessage(error),
-            ChatError::Unavailable(_) | ChatError::Closed => Self::Unavailable(error),
-            other => Self::Internal(Box::new(other)),
+            StoreError::Unavailable(_) | StoreError::Closed => Self::Unavailable(error),
         }
     }
 }
@@ -85,10 +86,9 @@ struct ErrorBody<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_)
-            | Self::InvalidMessage(_)
-            | Self::InvalidRoom(_)
-            | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidJson(_) | Self::Invalid(_) | Self::InvalidParameter(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -122,19 +122,19 @@ mod tests {
     fn server_errors_do_not_leak_their_source() {
         let error = ApiError::Internal("disk /var/secret exploded".into());
         assert_eq!(error.to_string(), "internal server error");
-        let unavailable = ApiError::from(ChatError::Unavailable("SQLITE_FULL at /srv".into()));
+        let unavailable = ApiError::from(StoreError::unavailable("SQLITE_FULL at /srv"));
         assert!(!unavailable.to_string().contains("/srv"));
         assert_eq!(unavailable.status_code(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]
     fn validation_errors_map_to_400_with_their_own_codes() {
-        let author = ApiError::from(ChatError::InvalidAuthor);
+        let author = ApiError::from(ValidationError::InvalidAuthor);
         assert_eq!(
             (author.status_code(), author.code()),
             (StatusCode::BAD_REQUEST, "invalid_author")
         );
-        let room = ApiError::from(ChatError::InvalidRoomName);
+        let room = ApiError::from(ValidationError::InvalidRoomName);
         assert_eq!(
             (room.status_code(), room.code()),
             (StatusCode::BAD_REQUEST, "invalid_room")

@@ -5,18 +5,20 @@
 //! - [`startup`]: [`Application`], which opens the store, binds the socket
 //!   (port 0 in tests) and runs until its [`Shutdown`] fires.
 //! - `routes`: one module per endpoint family; thin handlers.
-//! - `poll_params` and `long_poll`: the query string of a GET and the
-//!   subscribe-read-wait loop behind it.
+//! - `poll_params`: the query string of a GET, mapped onto chat-core's wait
+//!   for the next page (`chat_core::store::wait_for_page`).
+//! - `state`: what every handler shares.
+//! - `pruning`: retention in the background, stopped with the application.
 //! - [`error`]: [`ApiError`], the contract's JSON errors.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
 
 pub mod config;
 pub mod error;
-mod long_poll;
 mod poll_params;
 mod pruning;
 mod routes;
 pub mod startup;
+mod state;
 pub mod telemetry;
 
 pub use config::Config;

@@ -13,10 +13,24 @@ const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the pruner runs at least (tiny ages would otherwise spin).
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Spawns the pruner when retention is on; it stops with `shutdown`.
-pub(crate) fn spawn(store: Arc<dyn ChatStore>, retention: Retention, shutdown: CancellationToken) {
+/// Stops the pruner when dropped: held by the running application, so a
+/// server that failed to start or has stopped leaves no pruner behind.
+#[derive(Debug)]
+pub(crate) struct PrunerGuard(CancellationToken);
+
+impl Drop for PrunerGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Spawns the pruner when retention is on; it stops when the guard is
+/// dropped.
+pub(crate) fn spawn(store: Arc<dyn ChatStore>, retention: Retention) -> PrunerGuard {
+    let stop = CancellationToken::new();
+    let guard = PrunerGuard(stop.clone());
     if !retention.is_enabled() {
-        return;
+        return guard;
     }
     let interval = retention.max_age.map_or(MAX_INTERVAL, |age| {
         (age / 10).clamp(MIN_INTERVAL, MAX_INTERVAL)
@@ -26,7 +40,7 @@ pub(crate) fn spawn(store: Arc<dyn ChatStore>, retention: Retention, shutdown: C
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
-                () = shutdown.cancelled() => return,
+                () = stop.cancelled() => return,
             }
             match store.prune().await {
                 Ok(0) => {}
@@ -37,4 +51,5 @@ pub(crate) fn spawn(store: Arc<dyn ChatStore>, retention: Retention, shutdown: C
             }
         }
     });
+    guard
 }

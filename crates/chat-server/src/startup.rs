@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpServer};
-use chat_core::store::StoreOptions;
-use chat_core::{ChatError, ChatStore, SystemClock};
+use chat_core::store::{OpenError, StoreOptions};
+use chat_core::{ChatStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::PollLimits;
-use crate::{pruning, routes, telemetry, Config};
+use crate::config::ConfigError;
+use crate::pruning::{self, PrunerGuard};
+use crate::state::AppState;
+use crate::{routes, telemetry, Config};
 
 /// Pending connections the kernel queues before accepting: thousands of
 /// pollers reconnect at once after a restart.
@@ -29,10 +31,10 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 pub enum StartupError {
     /// The store could not be opened.
     #[error(transparent)]
-    Store(#[from] ChatError),
-    /// Options that contradict each other.
+    Store(#[from] OpenError),
+    /// Options out of range or contradicting each other.
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -42,15 +44,6 @@ pub enum StartupError {
         #[source]
         source: io::Error,
     },
-}
-
-/// What every handler shares; built once, outside the `HttpServer` closure.
-#[derive(Debug)]
-pub(crate) struct AppState {
-    pub store: Arc<dyn ChatStore>,
-    pub poll_limits: PollLimits,
-    pub max_body_bytes: usize,
-    pub shutdown: CancellationToken,
 }
 
 /// Stops a running [`Application`] gracefully: parked polls answer `[]`,
@@ -70,6 +63,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     shutdown: Shutdown,
+    _pruner: PrunerGuard,
 }
 
 impl Application {
@@ -90,11 +84,10 @@ impl Application {
         config: &Config,
         store: Arc<dyn ChatStore>,
     ) -> Result<Self, StartupError> {
-        let poll_limits = config.poll_limits().map_err(StartupError::Config)?;
+        let poll_limits = config.poll_limits()?;
         let shutdown = Shutdown::default();
-        pruning::spawn(Arc::clone(&store), config.retention(), shutdown.0.clone());
         let state = web::Data::new(AppState {
-            store,
+            store: Arc::clone(&store),
             poll_limits,
             max_body_bytes: config.max_body_bytes,
             shutdown: shutdown.0.clone(),
@@ -125,10 +118,13 @@ impl Application {
             .addrs()
             .first()
             .ok_or_else(|| bind_error(io::Error::other("the address resolved to nothing")))?;
+        // Only once the socket is bound: a failed start leaves nothing running.
+        let pruner = pruning::spawn(store, config.retention());
         Ok(Self {
             server: server.run(),
             addr,
             shutdown,
+            _pruner: pruner,
         })
     }
 

@@ -12,7 +12,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::FutureExt;
 use uuid::Uuid;
 
-use super::{ChatStore, ReadQuery, Retention, StoreOptions};
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::{
+    ChatStore, Page, ReadQuery, Retention, RoomFeed, RoomWatch, StoreError, StoreOptions, Wake,
+    Watchers,
+};
 use crate::{ManualClock, Message, NewMessage, RoomName};
 
 /// A store under test, plus whatever must outlive it (a temporary folder).
@@ -51,6 +57,10 @@ macro_rules! conformance_suite {
             a_message_appended_between_read_and_wait_still_wakes_the_watch,
             a_watch_ignores_other_rooms,
             a_watch_receives_the_commit_that_woke_it,
+            a_wake_up_without_messages_makes_a_parked_feed_read_again,
+            wake_all_makes_every_parked_feed_read_again,
+            a_feed_follows_a_room_page_by_page_exactly_once,
+            retention_by_age_keeps_young_messages_after_the_clock_stepped_back,
             concurrent_appends_keep_every_message_once_and_each_posters_order,
             retention_by_count_keeps_the_newest_and_marks_truncated_reads,
             retention_by_age_deletes_old_messages_using_the_store_clock,
@@ -349,7 +359,7 @@ pub(crate) async fn a_watch_receives_the_commit_that_woke_it(
     let fresh = room("fresh");
     let mut watch = store.watch(&fresh);
     let first = append_all(store, &fresh, &["first"]).await;
-    let commit = watch.changed().now_or_never().expect("woken");
+    let commit = expect_commit(watch.changed().now_or_never());
     assert_eq!(
         commit.previous_newest, None,
         "the room had no message before"
@@ -357,7 +367,7 @@ pub(crate) async fn a_watch_receives_the_commit_that_woke_it(
     assert_eq!(commit.messages, first);
 
     let second = append_all(store, &fresh, &["second"]).await;
-    let commit = watch.changed().now_or_never().expect("woken");
+    let commit = expect_commit(watch.changed().now_or_never());
     assert_eq!(commit.previous_newest, Some(first[0].id));
     assert_eq!(commit.messages, second);
     // The answer a poller at the previous newest id gets from the commit is
@@ -370,6 +380,156 @@ pub(crate) async fn a_watch_receives_the_commit_that_woke_it(
         commit.answer(query),
         Some(store.read(&fresh, query).await.unwrap())
     );
+}
+
+fn expect_commit(wake: Option<Wake>) -> Arc<super::RoomCommit> {
+    match wake {
+        Some(Wake::Commit(commit)) => commit,
+        other => panic!("expected a wake-up with the commit, got {other:?}"),
+    }
+}
+
+/// A backend seen as another process sees it: its own appends wake nobody
+/// here (watches come from a separate registry), so only the wake-ups the
+/// test sends reach a parked feed, as a database notification would. Every
+/// read is reported, so the test knows when a feed has read and parked.
+#[derive(Debug)]
+struct Unannounced {
+    inner: Arc<dyn ChatStore>,
+    watchers: Watchers,
+    reads: mpsc::UnboundedSender<()>,
+}
+
+#[async_trait]
+impl ChatStore for Unannounced {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
+        self.inner.append(room, message).await
+    }
+
+    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError> {
+        let page = self.inner.read(room, query).await;
+        let _ = self.reads.send(());
+        page
+    }
+
+    fn watch(&self, room: &RoomName) -> RoomWatch {
+        self.watchers.subscribe(room)
+    }
+
+    async fn prune(&self) -> Result<u64, StoreError> {
+        self.inner.prune().await
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        self.inner.check_health().await
+    }
+}
+
+/// Parks a feed after the newest message of `room` on an [`Unannounced`]
+/// view of `store`; answers the watchers that reach it, the feed's task, and
+/// the stream of its reads (its first read already taken).
+async fn park_unannounced_feed(
+    store: &Arc<dyn ChatStore>,
+    room: &RoomName,
+) -> (
+    Watchers,
+    tokio::task::JoinHandle<Page>,
+    mpsc::UnboundedReceiver<()>,
+) {
+    let (reads, mut read_done) = mpsc::unbounded_channel();
+    let watchers = Watchers::default();
+    let view: Arc<dyn ChatStore> = Arc::new(Unannounced {
+        inner: Arc::clone(store),
+        watchers: watchers.clone(),
+        reads,
+    });
+    let newest = read(&**store, room, ReadQuery::Latest { limit: 1 })
+        .await
+        .last()
+        .map_or(Uuid::nil(), |m| m.id);
+    let mut feed = RoomFeed::new(
+        view,
+        room.clone(),
+        ReadQuery::After {
+            cursor: newest,
+            limit: 10,
+        },
+    );
+    let task = tokio::spawn(async move { feed.next_page(std::future::pending()).await.unwrap() });
+    read_done.recv().await.expect("the feed reads first");
+    (watchers, task, read_done)
+}
+
+/// Fails the test instead of hanging it when a feed is never woken.
+async fn within_seconds<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen within 10 s"))
+}
+
+pub(crate) async fn a_wake_up_without_messages_makes_a_parked_feed_read_again(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    append_all(&*store, &general, &["seen"]).await;
+    let (watchers, task, mut reads) = park_unannounced_feed(&store, &general).await;
+
+    // A wake-up while nothing is new: the feed reads, finds nothing, waits on.
+    watchers.notify_changed(&general);
+    within_seconds("a re-read", reads.recv()).await;
+    assert!(!task.is_finished(), "nothing new: the feed keeps waiting");
+
+    // Another process appends (nobody here is woken by the append itself),
+    // then its notification arrives: the feed reads it from the store.
+    let posted = append_all(&*store, &general, &["from elsewhere"]).await;
+    watchers.notify_changed(&general);
+    let page = within_seconds("the woken feed's answer", task)
+        .await
+        .unwrap();
+    assert_eq!(page.messages, posted);
+}
+
+pub(crate) async fn wake_all_makes_every_parked_feed_read_again(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let (a, b) = (room("room-a"), room("room-b"));
+    let (watchers_a, task_a, _reads_a) = park_unannounced_feed(&store, &a).await;
+    let (watchers_b, task_b, _reads_b) = park_unannounced_feed(&store, &b).await;
+    let posted_a = append_all(&*store, &a, &["a1", "a2"]).await;
+    let posted_b = append_all(&*store, &b, &["b1"]).await;
+    // Notifications were lost; the backend listens again and wakes everyone.
+    watchers_a.wake_all();
+    watchers_b.wake_all();
+    let page_a = within_seconds("room a's answer", task_a).await.unwrap();
+    let page_b = within_seconds("room b's answer", task_b).await.unwrap();
+    assert_eq!(page_a.messages, posted_a);
+    assert_eq!(page_b.messages, posted_b);
+}
+
+pub(crate) async fn a_feed_follows_a_room_page_by_page_exactly_once(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let first = append_all(&*store, &general, &["1", "2", "3"]).await;
+    let mut feed = RoomFeed::new(
+        Arc::clone(&store),
+        general.clone(),
+        ReadQuery::After {
+            cursor: Uuid::nil(),
+            limit: 2,
+        },
+    );
+    let never = std::future::pending::<()>;
+    assert_eq!(feed.next_page(never()).await.unwrap().messages, first[..2]);
+    assert_eq!(feed.next_page(never()).await.unwrap().messages, first[2..]);
+    // Caught up: the next page waits for the next append.
+    let waiting = tokio::spawn(async move { feed.next_page(never()).await.unwrap() });
+    let later = append_all(&*store, &general, &["4"]).await;
+    let page = within_seconds("the next page", waiting).await.unwrap();
+    assert_eq!(page.messages, later);
 }
 
 pub(crate) async fn a_watch_ignores_other_rooms(
@@ -527,6 +687,31 @@ pub(crate) async fn retention_by_age_deletes_old_messages_using_the_store_clock(
         store.prune().await.unwrap(),
         0,
         "a message exactly one hour old is kept"
+    );
+}
+
+pub(crate) async fn retention_by_age_keeps_young_messages_after_the_clock_stepped_back(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let retention = Retention {
+        per_room: None,
+        max_age: Some(Duration::from_secs(3600)),
+    };
+    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
+    let general = RoomName::general();
+    // Written at 12:00, then the clock steps back an hour and a message is
+    // written "at 11:00", then time runs on to 12:30.
+    append_all(&*store, &general, &["young"]).await;
+    clock.advance(-TimeDelta::hours(1));
+    append_all(&*store, &general, &["stamped earlier"]).await;
+    clock.advance(TimeDelta::minutes(90));
+    // 12:00 is 30 minutes old: kept, and so is everything after it in id
+    // order, whatever its stamp says.
+    assert_eq!(store.prune().await.unwrap(), 0);
+    assert_eq!(
+        bodies(&read(&*store, &general, ReadQuery::Latest { limit: 10 }).await),
+        ["young", "stamped earlier"]
     );
 }
 

@@ -4,13 +4,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use chrono::TimeDelta;
 use uuid::Uuid;
 
-use super::{ChatStore, Page, ReadQuery, Retention, RoomCommit, RoomWatch, StoreOptions, Watchers};
+use super::{
+    ChatStore, Page, ReadQuery, Retention, RoomCommit, RoomWatch, StoreError, StoreOptions,
+    Watchers,
+};
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
-use crate::{ChatError, Clock, Message, NewMessage, RoomName};
+use crate::{Clock, Message, NewMessage, RoomName};
 
 /// Keeps every room's messages in a sorted `Vec` behind one lock.
 ///
@@ -70,26 +72,14 @@ impl Room {
     }
 
     fn read(&self, query: ReadQuery) -> Page {
-        let messages = &self.messages;
-        let (range, truncated) = match query {
-            ReadQuery::After { cursor, limit } => {
-                let start = messages.partition_point(|m| m.id <= cursor);
-                let truncated = self.pruned_through.is_some_and(|pruned| cursor < pruned);
-                (
-                    start..messages.len().min(start.saturating_add(limit)),
-                    truncated,
-                )
+        let truncated = match query {
+            ReadQuery::After { cursor, .. } => {
+                self.pruned_through.is_some_and(|pruned| cursor < pruned)
             }
-            ReadQuery::Before { cursor, limit } => {
-                let end = messages.partition_point(|m| m.id < cursor);
-                (end.saturating_sub(limit)..end, false)
-            }
-            ReadQuery::Latest { limit } => {
-                (messages.len().saturating_sub(limit)..messages.len(), false)
-            }
+            ReadQuery::Before { .. } | ReadQuery::Latest { .. } => false,
         };
         Page {
-            messages: messages[range].to_vec(),
+            messages: self.messages[query.select(&self.messages)].to_vec(),
             truncated,
         }
     }
@@ -107,7 +97,7 @@ impl Room {
 
 #[async_trait]
 impl ChatStore for MemoryStore {
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, ChatError> {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
         let (stored, previous_newest) = {
             let mut state = self.write_state();
             let now = self.clock.now();
@@ -126,7 +116,7 @@ impl ChatStore for MemoryStore {
         Ok(stored)
     }
 
-    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, ChatError> {
+    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError> {
         Ok(self
             .read_state()
             .rooms
@@ -139,15 +129,11 @@ impl ChatStore for MemoryStore {
         self.watchers.subscribe(room)
     }
 
-    async fn prune(&self) -> Result<u64, ChatError> {
+    async fn prune(&self) -> Result<u64, StoreError> {
         if !self.retention.is_enabled() {
             return Ok(0);
         }
-        let oldest_kept = self
-            .retention
-            .max_age
-            .and_then(|age| TimeDelta::from_std(age).ok())
-            .map(|age| self.clock.now() - age);
+        let oldest_kept = self.retention.oldest_kept(self.clock.now());
         let mut state = self.write_state();
         let mut deleted = 0;
         for room in state.rooms.values_mut() {
@@ -155,15 +141,21 @@ impl ChatStore for MemoryStore {
                 .retention
                 .per_room
                 .map_or(0, |keep| room.messages.len().saturating_sub(keep.get()));
+            // Deletion stops at the first young message in id order, never
+            // a binary search: `created_at` follows the clock, which may have
+            // stepped back, so it need not grow with the ids.
             let too_old = oldest_kept.map_or(0, |oldest| {
-                room.messages.partition_point(|m| m.created_at < oldest)
+                room.messages
+                    .iter()
+                    .position(|m| m.created_at >= oldest)
+                    .unwrap_or(room.messages.len())
             });
             deleted += room.drop_oldest(over_count.max(too_old));
         }
         Ok(deleted)
     }
 
-    async fn check_health(&self) -> Result<(), ChatError> {
+    async fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }

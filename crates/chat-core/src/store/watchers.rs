@@ -9,10 +9,13 @@
 //! watches it: the last [`RoomWatch`] to go removes it, so polls on rooms
 //! that never get a message leave nothing behind.
 //!
-//! A notification carries the [`RoomCommit`] that caused it, so a woken
-//! poller whose cursor was the room's newest id can answer from the commit
-//! itself: fanning one message out to 10,000 pollers costs one store write,
-//! not 10,000 store reads.
+//! A wake-up is a [`Wake`]. A local commit carries its [`RoomCommit`], so a
+//! woken poller whose cursor was at the room's newest id can answer from the
+//! commit itself: fanning one message out to 10,000 pollers costs one store
+//! write, not 10,000 store reads. A wake-up from elsewhere (another process
+//! appended, learnt from the database) carries no messages and sends the
+//! poller back to the store; so does [`Watchers::wake_all`], which a backend
+//! calls when it may have missed notifications.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,7 +28,7 @@ use crate::{Message, RoomName};
 
 /// Shared so that [`Watchers::notify`] can wake a room's pollers after
 /// releasing the map's lock: waking thousands takes a while.
-type RoomSender = Arc<watch::Sender<Option<Arc<RoomCommit>>>>;
+type RoomSender = Arc<watch::Sender<Option<Wake>>>;
 type Rooms = HashMap<RoomName, RoomSender>;
 
 /// What one write added to one room: the room's newest id before it, and
@@ -40,27 +43,33 @@ pub struct RoomCommit {
 }
 
 impl RoomCommit {
-    /// Answers `query` from this commit alone, when the commit is exactly
-    /// what the room holds beyond the query's start: an `after` cursor equal
-    /// to the room's previous newest id, or the newest messages of a room
+    /// Answers `query` from this commit alone, when the commit holds every
+    /// message the room has beyond the query's start: an `after` cursor at or
+    /// past the room's previous newest id, or the newest messages of a room
     /// that had none. Otherwise `None`: the store must be read.
     pub fn answer(&self, query: ReadQuery) -> Option<Page> {
-        let messages = match query {
-            ReadQuery::After { cursor, limit }
-                if self.previous_newest.unwrap_or(Uuid::nil()) == cursor =>
-            {
-                &self.messages[..limit.min(self.messages.len())]
+        let covered = match query {
+            ReadQuery::After { cursor, .. } => {
+                cursor >= self.previous_newest.unwrap_or(Uuid::nil())
             }
-            ReadQuery::Latest { limit } if self.previous_newest.is_none() => {
-                &self.messages[self.messages.len().saturating_sub(limit)..]
-            }
-            _ => return None,
+            ReadQuery::Latest { .. } => self.previous_newest.is_none(),
+            ReadQuery::Before { .. } => false,
         };
-        Some(Page {
-            messages: messages.to_vec(),
+        covered.then(|| Page {
+            messages: self.messages[query.select(&self.messages)].to_vec(),
             truncated: false,
         })
     }
+}
+
+/// Why a watch was woken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// This process committed messages to the room: here they are.
+    Commit(Arc<RoomCommit>),
+    /// The room may have changed in ways this process did not see (another
+    /// instance appended, or notifications were lost): read the store.
+    Reread,
 }
 
 /// The registry of rooms being watched; a cheap `Clone` handle.
@@ -91,12 +100,34 @@ impl Watchers {
     /// Wakes everybody watching `room` with the commit that changed it. Call
     /// only once the commit is visible to readers.
     pub fn notify(&self, room: &RoomName, commit: RoomCommit) {
+        self.wake(room, Wake::Commit(Arc::new(commit)));
+    }
+
+    /// Wakes everybody watching `room` to read it again: the room changed,
+    /// but this process does not hold the messages (another instance
+    /// committed them). Call only once they are visible to readers here.
+    pub fn notify_changed(&self, room: &RoomName) {
+        self.wake(room, Wake::Reread);
+    }
+
+    /// Wakes every watch of every room to read again: for a backend that may
+    /// have missed notifications (its notification connection was lost), so
+    /// that no poller waits out its timeout over a message it was not told of.
+    pub fn wake_all(&self) {
+        let senders: Vec<RoomSender> = lock(&self.rooms).values().cloned().collect();
+        for sender in senders {
+            sender.send_replace(Some(Wake::Reread));
+        }
+    }
+
+    fn wake(&self, room: &RoomName, wake: Wake) {
         // A watch created after this lookup is not woken by this send, but it
-        // was created after the commit became visible, so the read that
-        // follows it finds the commit's messages.
+        // was created after the change became visible, so the read that
+        // follows it finds it. The lock is released before waking: waking
+        // thousands takes a while.
         let sender = lock(&self.rooms).get(room).cloned();
         if let Some(sender) = sender {
-            sender.send_replace(Some(Arc::new(commit)));
+            sender.send_replace(Some(wake));
         }
     }
 
@@ -109,17 +140,16 @@ impl Watchers {
 /// A subscription to one room's new messages; see [`Watchers`].
 #[derive(Debug)]
 pub struct RoomWatch {
-    receiver: watch::Receiver<Option<Arc<RoomCommit>>>,
+    receiver: watch::Receiver<Option<Wake>>,
     room: RoomName,
     rooms: Arc<Mutex<Rooms>>,
 }
 
 impl RoomWatch {
-    /// Completes once a message was appended to the room since the watch was
-    /// created or since this last completed, with the latest commit (earlier
-    /// ones may have been overwritten: then its `previous_newest` tells).
-    /// Cancel-safe.
-    pub async fn changed(&mut self) -> Arc<RoomCommit> {
+    /// Completes once the room changed since the watch was created or since
+    /// this last completed, with the latest wake-up (earlier ones may have
+    /// been overwritten: then a commit's `previous_newest` tells). Cancel-safe.
+    pub async fn changed(&mut self) -> Wake {
         loop {
             if self.receiver.changed().await.is_err() {
                 // The sender lives in the registry for as long as this
@@ -127,8 +157,8 @@ impl RoomWatch {
                 // that wasn't.
                 std::future::pending::<()>().await;
             }
-            if let Some(commit) = self.receiver.borrow_and_update().clone() {
-                return commit;
+            if let Some(wake) = self.receiver.borrow_and_update().clone() {
+                return wake;
             }
         }
     }
@@ -195,10 +225,10 @@ mod tests {
         };
         assert_eq!(ids(after(5, 10)), Some(vec![6, 7, 8]));
         assert_eq!(ids(after(5, 2)), Some(vec![6, 7]));
-        // Any other cursor needs the store: older ones miss messages between,
-        // newer ones must not get these.
+        // A cursor inside the commit gets only what is newer than it.
+        assert_eq!(ids(after(6, 10)), Some(vec![7, 8]));
+        // An older cursor needs the store: it would miss messages between.
         assert_eq!(ids(after(4, 10)), None);
-        assert_eq!(ids(after(6, 10)), None);
         assert_eq!(ids(commit.answer(ReadQuery::Latest { limit: 10 })), None);
         assert_eq!(
             ids(commit.answer(ReadQuery::Before {
@@ -230,9 +260,32 @@ mod tests {
         let mut watch = watchers.subscribe(&room);
         let sent = commit(None, &[1]);
         watchers.notify(&room, sent.clone());
-        assert_eq!(*watch.changed().now_or_never().unwrap(), sent);
+        assert_eq!(
+            watch.changed().now_or_never().unwrap(),
+            Wake::Commit(Arc::new(sent))
+        );
         // Consumed: the next wait is pending until the next notification.
         assert!(watch.changed().now_or_never().is_none());
+    }
+
+    #[test]
+    fn a_change_without_messages_asks_for_a_reread() {
+        let watchers = Watchers::default();
+        let room = RoomName::general();
+        let mut watch = watchers.subscribe(&room);
+        watchers.notify_changed(&room);
+        assert_eq!(watch.changed().now_or_never(), Some(Wake::Reread));
+        assert!(watch.changed().now_or_never().is_none());
+    }
+
+    #[test]
+    fn wake_all_wakes_every_room_to_reread() {
+        let watchers = Watchers::default();
+        let mut a = watchers.subscribe(&RoomName::parse("a").unwrap());
+        let mut b = watchers.subscribe(&RoomName::parse("b").unwrap());
+        watchers.wake_all();
+        assert_eq!(a.changed().now_or_never(), Some(Wake::Reread));
+        assert_eq!(b.changed().now_or_never(), Some(Wake::Reread));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::ApiError;
 
 /// Reports whether the server can serve.

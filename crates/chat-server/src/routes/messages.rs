@@ -3,13 +3,13 @@
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chat_core::{NewMessage, RoomName};
+use chat_core::store::wait_for_page;
+use chat_core::{NewMessage, RoomName, ValidationError};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
-use crate::long_poll;
 use crate::poll_params::PollParams;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::ApiError;
 
 /// The header that tells a client retention deleted messages it never saw.
@@ -72,7 +72,14 @@ async fn get(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let params = PollParams::parse(request.query_string(), &state.poll_limits)?;
-    let page = long_poll::poll(&*state.store, &room, params, &state.shutdown).await?;
+    let page = wait_for_page(
+        &state.store,
+        &room,
+        params.query,
+        params.wait,
+        state.shutdown.cancelled(),
+    )
+    .await?;
     let mut response = HttpResponse::Ok();
     response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
     if page.truncated {
@@ -125,12 +132,12 @@ fn parse_submission(bytes: &[u8]) -> Result<NewMessage, ApiError> {
         serde_json::from_slice(bytes).map_err(|error| ApiError::InvalidJson(error.to_string()))?;
     let body = match fields.remove("body") {
         Some(Value::String(body)) => body,
-        _ => return Err(ApiError::from(chat_core::ChatError::EmptyBody)),
+        _ => return Err(ApiError::from(ValidationError::EmptyBody)),
     };
     let author = match fields.remove("author") {
         None | Some(Value::Null) => None,
         Some(Value::String(author)) => Some(author),
-        Some(_) => return Err(ApiError::from(chat_core::ChatError::InvalidAuthor)),
+        Some(_) => return Err(ApiError::from(ValidationError::InvalidAuthor)),
     };
     Ok(NewMessage::new(body, author)?)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_core::store::StoreOptions;
-use chat_core::{ChatError, ChatStore, Message, NewMessage, Page, ReadQuery, RoomName, RoomWatch};
+use chat_core::{ChatStore, Message, NewMessage, Page, ReadQuery, RoomName, RoomWatch, StoreError};
 use chat_server::{Application, Config, Shutdown};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -213,11 +213,11 @@ impl ObservedStore {
 
 #[async_trait]
 impl ChatStore for ObservedStore {
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, ChatError> {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
         self.inner.append(room, message).await
     }
 
-    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, ChatError> {
+    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError> {
         self.inner.read(room, query).await
     }
 
@@ -227,11 +227,11 @@ impl ChatStore for ObservedStore {
         watch
     }
 
-    async fn prune(&self) -> Result<u64, ChatError> {
+    async fn prune(&self) -> Result<u64, StoreError> {
         self.inner.prune().await
     }
 
-    async fn check_health(&self) -> Result<(), ChatError> {
+    async fn check_health(&self) -> Result<(), StoreError> {
         self.inner.check_health().await
     }
 }

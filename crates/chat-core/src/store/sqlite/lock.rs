@@ -12,11 +12,11 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::open_failed;
-use crate::ChatError;
+use crate::store::OpenError;
 
 /// Takes the advisory lock on `PATH.lock` that keeps a second server away.
 /// The lock file stays behind after a stop; only a held lock means "in use".
-pub(super) fn lock_exclusively(path: &Path) -> Result<File, ChatError> {
+pub(super) fn lock_exclusively(path: &Path) -> Result<File, OpenError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);

@@ -28,10 +28,10 @@ use rusqlite::{ErrorCode, Row};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{ChatStore, Page, ReadQuery, RoomWatch, StoreOptions, Watchers};
-use crate::error::BoxError;
+use super::{ChatStore, OpenError, Page, ReadQuery, RoomWatch, StoreError, StoreOptions, Watchers};
 use crate::id::IdGenerator;
-use crate::{ChatError, Message, NewMessage, RoomName};
+use crate::store::BoxError;
+use crate::{Message, NewMessage, RoomName};
 use lock::lock_exclusively;
 use newest::{newest_ids, NewestIds};
 use readers::{check, read_page, Readers};
@@ -72,10 +72,10 @@ impl SqliteStore {
     /// creating the file and its schema if missing and upgrading an older
     /// schema.
     ///
-    /// Fails with [`ChatError::Open`] when another server has the file open,
+    /// Fails with [`OpenError::Failed`] when another server has the file open,
     /// the file is not a database or is corrupt, the location is not writable,
     /// or the schema is newer than this build knows.
-    pub async fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, ChatError> {
+    pub async fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, OpenError> {
         let path = path.as_ref().to_owned();
         // Opening reads and checks the whole file: blocking work.
         tokio::task::spawn_blocking(move || Self::open_blocking(path, options))
@@ -85,7 +85,7 @@ impl SqliteStore {
             })?
     }
 
-    fn open_blocking(path: PathBuf, options: StoreOptions) -> Result<Self, ChatError> {
+    fn open_blocking(path: PathBuf, options: StoreOptions) -> Result<Self, OpenError> {
         if path.as_os_str().is_empty() {
             return Err(open_failed(
                 "`sqlite:` needs a file path, such as `sqlite:chat.db`",
@@ -142,12 +142,12 @@ impl SqliteStore {
     }
 
     /// Queues `request` for the writer thread.
-    fn send(&self, request: Request) -> Result<(), ChatError> {
+    fn send(&self, request: Request) -> Result<(), StoreError> {
         self.requests
             .as_ref()
-            .ok_or(ChatError::Closed)?
+            .ok_or(StoreError::Closed)?
             .send(request)
-            .map_err(|_| ChatError::Closed)
+            .map_err(|_| StoreError::Closed)
     }
 }
 
@@ -174,7 +174,7 @@ impl Drop for SqliteStore {
 
 #[async_trait]
 impl ChatStore for SqliteStore {
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, ChatError> {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Append(Append {
             room: room.clone(),
@@ -183,11 +183,11 @@ impl ChatStore for SqliteStore {
         }))?;
         // The writer answers every request it takes; no answer means it has
         // stopped.
-        answer.await.map_err(|_| ChatError::Closed)?
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, ChatError> {
-        if self.newest.holds_nothing_for(room, query) {
+    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError> {
+        if query.selects_nothing_up_to(self.newest.get(room)) {
             // The common read of a long poll that is up to date: no need to
             // leave the async worker.
             return Ok(Page::default());
@@ -202,13 +202,13 @@ impl ChatStore for SqliteStore {
         self.watchers.subscribe(room)
     }
 
-    async fn prune(&self) -> Result<u64, ChatError> {
+    async fn prune(&self) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Prune(reply))?;
-        answer.await.map_err(|_| ChatError::Closed)?
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn check_health(&self) -> Result<(), ChatError> {
+    async fn check_health(&self) -> Result<(), StoreError> {
         if self.writer.as_ref().is_none_or(JoinHandle::is_finished) {
             return Err(unavailable("the SQLite writer thread has stopped"));
         }
@@ -227,14 +227,14 @@ fn count_param(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-fn open_failed(reason: impl Into<String>, source: Option<BoxError>) -> ChatError {
-    ChatError::Open {
+fn open_failed(reason: impl Into<String>, source: Option<BoxError>) -> OpenError {
+    OpenError::Failed {
         reason: reason.into(),
         source,
     }
 }
 
-fn read_only(path: &Path) -> ChatError {
+fn read_only(path: &Path) -> OpenError {
     open_failed(
         format!(
             "{} is read-only; chat-server must be able to write the file and its directory",
@@ -246,7 +246,7 @@ fn read_only(path: &Path) -> ChatError {
 
 /// An open-time SQLite error, with a reason that tells the operator what
 /// to fix; `doing` describes the step, for errors without a better word.
-fn open_error(path: &Path, doing: &str, error: rusqlite::Error) -> ChatError {
+fn open_error(path: &Path, doing: &str, error: rusqlite::Error) -> OpenError {
     let shown = path.display();
     let reason = match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => format!("{shown} is not a SQLite database"),
@@ -265,8 +265,8 @@ fn open_error(path: &Path, doing: &str, error: rusqlite::Error) -> ChatError {
 }
 
 /// A run-time failure: the store cannot serve right now.
-fn unavailable(error: impl Into<BoxError>) -> ChatError {
-    ChatError::Unavailable(error.into())
+fn unavailable(error: impl Into<BoxError>) -> StoreError {
+    StoreError::Unavailable(error.into())
 }
 
 #[cfg(test)]
@@ -294,7 +294,7 @@ mod tests {
 
     pub(super) async fn open_error_reason(path: &Path) -> String {
         match SqliteStore::open(path, StoreOptions::default()).await {
-            Err(ChatError::Open { reason, .. }) => reason,
+            Err(OpenError::Failed { reason, .. }) => reason,
             other => panic!("expected an Open error, got {other:?}"),
         }
     }

@@ -8,7 +8,6 @@ use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::id_column;
-use crate::store::ReadQuery;
 use crate::RoomName;
 
 /// The first room after `?1`: walking rooms this way costs one index seek per
@@ -35,20 +34,16 @@ impl NewestIds {
         ids.insert(room.to_string(), newest)
     }
 
-    /// True when `query` certainly finds nothing in `room`: the room never
-    /// had a message, or the cursor is at or past its newest id (then nothing
-    /// newer than the cursor was ever deleted either, so nothing is
-    /// truncated).
-    pub(super) fn holds_nothing_for(&self, room: &RoomName, query: ReadQuery) -> bool {
-        let ids = self
-            .0
+    /// The newest id `room` ever had, if it had any: with it,
+    /// [`ReadQuery::selects_nothing_up_to`] answers "nothing newer" without
+    /// SQLite (then nothing newer than the cursor was ever deleted either, so
+    /// nothing is truncated).
+    pub(super) fn get(&self, room: &RoomName) -> Option<Uuid> {
+        self.0
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match (ids.get(room.as_str()), query) {
-            (None, _) => true,
-            (Some(&newest), ReadQuery::After { cursor, .. }) => cursor >= newest,
-            (Some(_), ReadQuery::Before { .. } | ReadQuery::Latest { .. }) => false,
-        }
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(room.as_str())
+            .copied()
     }
 }
 
@@ -98,7 +93,7 @@ mod tests {
     use super::super::SqliteStore;
     use super::*;
     use crate::store::conformance::{options_with, start_time};
-    use crate::store::{ChatStore, Retention};
+    use crate::store::{ChatStore, ReadQuery, Retention};
     use crate::ManualClock;
     use chrono::TimeDelta;
     use std::sync::Arc;

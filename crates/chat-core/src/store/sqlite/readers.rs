@@ -15,8 +15,9 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::{count_param, id_column, unavailable, BUSY_TIMEOUT};
+use crate::store::StoreError;
 use crate::store::{Page, ReadQuery};
-use crate::{ChatError, Message, RoomName};
+use crate::{Message, RoomName};
 
 /// Read connections, and so reads running at once: more would only compete
 /// for the machine's few cores.
@@ -49,7 +50,7 @@ impl Readers {
     }
 
     /// Runs `work` on a read connection on a blocking thread.
-    pub(super) async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, ChatError>
+    pub(super) async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
@@ -57,7 +58,7 @@ impl Readers {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| ChatError::Closed)?;
+            .map_err(|_| StoreError::Closed)?;
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;

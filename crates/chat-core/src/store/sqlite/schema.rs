@@ -28,7 +28,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, MAIN_DB};
 
 use super::{count_param, open_error, open_failed, read_only, BUSY_TIMEOUT};
-use crate::ChatError;
+use crate::store::OpenError;
 
 /// The schema, one step per entry: entry `n` (counting from 1) takes a file
 /// from `user_version = n - 1` to `n`. Entries that have shipped never
@@ -51,7 +51,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// Opens the write connection: WAL, synchronous=FULL, and a quick integrity
 /// check, so a damaged file is refused at start-up.
-pub(super) fn open_writer(path: &Path) -> Result<Connection, ChatError> {
+pub(super) fn open_writer(path: &Path) -> Result<Connection, OpenError> {
     let failed = |error| open_error(path, "cannot open", error);
     let connection = Connection::open_with_flags(
         path,
@@ -102,7 +102,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, ChatError> {
 }
 
 /// Brings the schema up to date in one transaction: all of it or none.
-pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), ChatError> {
+pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), OpenError> {
     let failed = |error| open_error(path, "cannot upgrade the schema of", error);
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)

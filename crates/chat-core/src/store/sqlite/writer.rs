@@ -10,7 +10,7 @@
 //! the file ever held, so they increase in commit order, across restarts and
 //! when the clock steps back. Only after the commit are the rooms' watchers
 //! woken and then the posters answered. A failed transaction is rolled back and
-//! every poster in it gets [`ChatError::Unavailable`].
+//! every poster in it gets [`StoreError::Unavailable`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 #[cfg(test)]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -29,8 +29,9 @@ use super::newest::{rooms, NewestIds};
 use super::{count_param, id_column, unavailable};
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
+use crate::store::StoreError;
 use crate::store::{Retention, RoomCommit, Watchers};
-use crate::{ChatError, Clock, Message, NewMessage, RoomName};
+use crate::{Clock, Message, NewMessage, RoomName};
 
 /// Most appends written in one transaction: enough to absorb a burst, small
 /// enough that one failure rejects few posts.
@@ -59,14 +60,14 @@ const RECORD_PRUNED_THROUGH: &str = "INSERT INTO room_state (room, pruned_throug
 /// What the writer thread is asked to do.
 pub(super) enum Request {
     Append(Append),
-    Prune(oneshot::Sender<Result<u64, ChatError>>),
+    Prune(oneshot::Sender<Result<u64, StoreError>>),
 }
 
 /// One post waiting for its id and its commit.
 pub(super) struct Append {
     pub(super) room: RoomName,
     pub(super) message: NewMessage,
-    pub(super) reply: oneshot::Sender<Result<Message, ChatError>>,
+    pub(super) reply: oneshot::Sender<Result<Message, StoreError>>,
 }
 
 /// The writer thread's state: the only write connection, and the id
@@ -75,7 +76,7 @@ pub(super) struct Writer {
     pub(super) connection: Connection,
     pub(super) queue: Receiver<Request>,
     /// Prunes that arrived while appends were being batched; they run next.
-    pub(super) deferred_prunes: VecDeque<oneshot::Sender<Result<u64, ChatError>>>,
+    pub(super) deferred_prunes: VecDeque<oneshot::Sender<Result<u64, StoreError>>>,
     pub(super) ids: IdGenerator,
     /// Updated after every commit, before the watchers are woken.
     pub(super) newest: Arc<NewestIds>,
@@ -204,15 +205,13 @@ impl Writer {
     /// Only ever the oldest messages of a room go, up to a boundary id, so
     /// "everything up to `pruned_through` is gone" stays true even when the
     /// clock stepped back and `created_at` is not in id order.
-    fn prune(&mut self) -> Result<u64, ChatError> {
+    fn prune(&mut self) -> Result<u64, StoreError> {
         if !self.retention.is_enabled() {
             return Ok(0);
         }
         let young_from = self
             .retention
-            .max_age
-            .and_then(|age| TimeDelta::from_std(age).ok())
-            .and_then(|age| self.clock.now().checked_sub_signed(age))
+            .oldest_kept(self.clock.now())
             .map(micros_rounded_up);
         let rooms = rooms(&self.connection).map_err(unavailable)?;
         let mut deleted = 0;
@@ -314,6 +313,7 @@ mod tests {
     use super::*;
     use crate::store::conformance::start_time;
     use crate::store::{ChatStore, ReadQuery, StoreOptions};
+    use chrono::TimeDelta;
     use futures_util::future::join_all;
     use std::num::NonZeroUsize;
     use tempfile::TempDir;
@@ -411,7 +411,7 @@ mod tests {
         for (body, result) in bodies.iter().zip(&results) {
             match result {
                 Ok(message) => assert!(visible.contains(message), "{body} acknowledged but lost"),
-                Err(ChatError::Unavailable(_)) => {
+                Err(StoreError::Unavailable(_)) => {
                     assert!(
                         visible.iter().all(|message| message.body != *body),
                         "{body} rejected but visible"

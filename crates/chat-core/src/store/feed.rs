@@ -1,0 +1,107 @@
+//! Waiting for the next page of a room: the one long-poll loop, which every
+//! transport (a long poll, an event stream) adapts rather than copies.
+//!
+//! The order is what makes it correct: watch the room, then read, then wait
+//! for a wake-up, then read again. The watch exists before the first read,
+//! so a message committed between the read and the wait still wakes it. A
+//! wake-up whose commit holds everything beyond the cursor is answered from
+//! the commit (no store read per poller when one message fans out to
+//! thousands); any other is followed by a fresh read.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ChatStore, Page, ReadQuery, RoomWatch, StoreError, Wake};
+use crate::RoomName;
+
+/// A reader's position in one room, following it page by page.
+///
+/// Each non-empty page moves the feed past its last message, so successive
+/// [`RoomFeed::next_page`] calls see every message once, in id order, for as
+/// long as the feed lives (an event stream keeps one feed; a long poll uses
+/// one for a single page).
+#[derive(Debug)]
+pub struct RoomFeed {
+    store: Arc<dyn ChatStore>,
+    room: RoomName,
+    query: ReadQuery,
+    watch: RoomWatch,
+}
+
+impl RoomFeed {
+    /// Starts following `room` from `start`: its first page is what `start`
+    /// selects, each later one continues after the previous page.
+    pub fn new(store: Arc<dyn ChatStore>, room: RoomName, start: ReadQuery) -> Self {
+        let watch = store.watch(&room);
+        Self {
+            store,
+            room,
+            query: start,
+            watch,
+        }
+    }
+
+    /// The next page: at once when messages match, otherwise as soon as
+    /// newer ones are visible, or the (empty) page read last once `stop`
+    /// completes.
+    pub async fn next_page(&mut self, stop: impl Future<Output = ()>) -> Result<Page, StoreError> {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let page = self.store.read(&self.room, self.query).await?;
+            if !page.messages.is_empty() {
+                return Ok(self.advance(page));
+            }
+            // Wait until a wake-up either answers the query or asks for a
+            // read; a commit that holds nothing for this cursor (it is past
+            // the commit) keeps the feed waiting without a read.
+            loop {
+                tokio::select! {
+                    wake = self.watch.changed() => match wake {
+                        Wake::Commit(commit) => match commit.answer(self.query) {
+                            Some(page) if !page.messages.is_empty() => {
+                                return Ok(self.advance(page));
+                            }
+                            Some(_) => continue,
+                            None => break,
+                        },
+                        Wake::Reread => break,
+                    },
+                    () = &mut stop => return Ok(page),
+                }
+            }
+        }
+    }
+
+    /// Moves the feed past `page`'s last message.
+    fn advance(&mut self, page: Page) -> Page {
+        if let Some(last) = page.messages.last() {
+            self.query = self.query.continue_after(last.id);
+        }
+        page
+    }
+}
+
+/// Answers one long poll: the page `query` selects, at once when it is not
+/// empty or `wait` is zero; otherwise the first page that newer messages
+/// make, or the empty page when `wait` runs out or `stop` completes.
+pub async fn wait_for_page(
+    store: &Arc<dyn ChatStore>,
+    room: &RoomName,
+    query: ReadQuery,
+    wait: Duration,
+    stop: impl Future<Output = ()>,
+) -> Result<Page, StoreError> {
+    if wait.is_zero() {
+        return store.read(room, query).await;
+    }
+    let mut feed = RoomFeed::new(Arc::clone(store), room.clone(), query);
+    let deadline = tokio::time::sleep(wait);
+    feed.next_page(async {
+        tokio::select! {
+            () = deadline => {}
+            () = stop => {}
+        }
+    })
+    .await
+}

@@ -1,0 +1,22 @@
+//! What every handler shares, built once by [`crate::Application`] outside
+//! the `HttpServer` closure.
+
+use std::sync::Arc;
+
+use chat_core::ChatStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::PollLimits;
+
+/// The state behind `web::Data<AppState>`.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    /// Where messages live.
+    pub store: Arc<dyn ChatStore>,
+    /// The bounds of a GET's `timeout`.
+    pub poll_limits: PollLimits,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Fires when the server stops, so parked polls answer at once.
+    pub shutdown: CancellationToken,
+}
