@@ -19,4 +19,7 @@ pub enum ValidationError {
     /// An author that is empty or longer than 64 characters.
     #[error("`author` must be 1 to 64 characters, or absent or null")]
     InvalidAuthor,
+    /// An `Idempotency-Key` that is empty, too long or not visible ASCII.
+    #[error("`Idempotency-Key` must be 1 to 128 visible ASCII characters")]
+    InvalidIdempotencyKey,
 }

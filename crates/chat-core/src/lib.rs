@@ -21,5 +21,5 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ValidationError;
-pub use message::{Message, NewMessage, RoomName};
-pub use store::{ChatStore, Page, ReadQuery, RoomWatch, StoreError};
+pub use message::{IdempotencyKey, Message, NewMessage, RoomName};
+pub use store::{AppendError, Appended, ChatStore, Page, ReadQuery, RoomWatch, StoreError};

@@ -101,6 +101,7 @@ impl From<RoomName> for String {
 pub struct NewMessage {
     body: String,
     author: Option<String>,
+    idempotency_key: Option<IdempotencyKey>,
 }
 
 impl NewMessage {
@@ -115,7 +116,30 @@ impl NewMessage {
                 return Err(ValidationError::InvalidAuthor);
             }
         }
-        Ok(Self { body, author })
+        Ok(Self {
+            body,
+            author,
+            idempotency_key: None,
+        })
+    }
+
+    /// The same submission under an idempotency key: a store that already
+    /// holds a message with this key in the room replays it instead of
+    /// storing another.
+    pub fn with_idempotency_key(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+
+    /// The idempotency key, if the client sent one.
+    pub fn idempotency_key(&self) -> Option<&IdempotencyKey> {
+        self.idempotency_key.as_ref()
+    }
+
+    /// True when `stored` is what this submission stores: the same body and
+    /// author (what an idempotent repeat must match).
+    pub fn matches(&self, stored: &Message) -> bool {
+        self.body == stored.body && self.author == stored.author
     }
 
     /// The body text.
@@ -138,6 +162,32 @@ impl NewMessage {
             author: self.author,
             body: self.body,
         }
+    }
+}
+
+/// Longest idempotency key, in characters.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// An `Idempotency-Key`: 1 to 128 visible ASCII characters (`!` to `~`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Validates `key`.
+    pub fn parse(key: &str) -> Result<Self, ValidationError> {
+        let valid = !key.is_empty()
+            && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+            && key.bytes().all(|b| b.is_ascii_graphic());
+        if valid {
+            Ok(Self(key.to_owned()))
+        } else {
+            Err(ValidationError::InvalidIdempotencyKey)
+        }
+    }
+
+    /// The key as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -211,6 +261,25 @@ mod tests {
             NewMessage::new("hi".into(), Some(String::new())),
             Err(ValidationError::InvalidAuthor)
         ));
+    }
+
+    #[test]
+    fn idempotency_keys_are_1_to_128_visible_ascii_characters() {
+        for key in [
+            "a",
+            "!~",
+            "550e8400-e29b-41d4-a716-446655440000",
+            &"k".repeat(128),
+        ] {
+            assert_eq!(IdempotencyKey::parse(key).unwrap().as_str(), key);
+        }
+        for key in ["", " ", "a b", "é", "tab\t", &"k".repeat(129)] {
+            assert_eq!(
+                IdempotencyKey::parse(key),
+                Err(ValidationError::InvalidIdempotencyKey),
+                "{key:?}"
+            );
+        }
     }
 
     #[test]

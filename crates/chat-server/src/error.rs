@@ -2,7 +2,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use chat_core::{StoreError, ValidationError};
+use chat_core::{AppendError, StoreError, ValidationError};
 use serde::Serialize;
 
 /// Everything a request can fail with, mapped to a status and a code.
@@ -28,7 +28,10 @@ pub enum ApiError {
         allowed: &'static str,
     },
     /// The body is larger than the configured limit.
-    #[error("request body is larger than {limit} bytes")]
+    #[error(
+        "request body is larger than {limit} bytes (the limit counts the whole JSON request \
+         body, so a message may be somewhat shorter)"
+    )]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: usize,
@@ -36,6 +39,9 @@ pub enum ApiError {
     /// A POST whose `Content-Type` is not `application/json`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// The `Idempotency-Key` was used in this room for a different message.
+    #[error("{0}")]
+    KeyReused(AppendError),
     /// The store cannot serve; nothing was written.
     #[error("the message store is unavailable; nothing was written, try again later")]
     Unavailable(#[source] StoreError),
@@ -52,6 +58,8 @@ impl ApiError {
             Self::Invalid(ValidationError::InvalidAuthor) => "invalid_author",
             Self::Invalid(ValidationError::EmptyBody) => "invalid_body",
             Self::Invalid(ValidationError::InvalidRoomName) => "invalid_room",
+            Self::Invalid(ValidationError::InvalidIdempotencyKey) => "invalid_idempotency_key",
+            Self::KeyReused(_) => "idempotency_key_reused",
             Self::InvalidParameter(_) => "invalid_parameter",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -66,6 +74,15 @@ impl ApiError {
 impl From<ValidationError> for ApiError {
     fn from(error: ValidationError) -> Self {
         Self::Invalid(error)
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(error: AppendError) -> Self {
+        match error {
+            AppendError::KeyReused => Self::KeyReused(error),
+            AppendError::Store(error) => error.into(),
+        }
     }
 }
 
@@ -93,6 +110,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

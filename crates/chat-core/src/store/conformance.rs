@@ -16,10 +16,10 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::{
-    ChatStore, Page, ReadQuery, Retention, RoomFeed, RoomWatch, StoreError, StoreOptions, Wake,
-    Watchers,
+    AppendError, Appended, ChatStore, Page, ReadQuery, Retention, RoomFeed, RoomWatch, StoreError,
+    StoreOptions, Wake, Watchers,
 };
-use crate::{ManualClock, Message, NewMessage, RoomName};
+use crate::{IdempotencyKey, ManualClock, Message, NewMessage, RoomName};
 
 /// A store under test, plus whatever must outlive it (a temporary folder).
 ///
@@ -65,6 +65,12 @@ macro_rules! conformance_suite {
             retention_by_count_keeps_the_newest_and_marks_truncated_reads,
             retention_by_age_deletes_old_messages_using_the_store_clock,
             pruning_without_retention_deletes_nothing,
+            a_repeated_idempotency_key_replays_the_first_message_and_stores_nothing,
+            an_idempotency_key_with_another_body_or_author_is_refused,
+            idempotency_keys_are_per_room,
+            concurrent_appends_with_one_key_store_one_message,
+            an_idempotency_key_is_forgotten_after_a_day,
+            an_idempotency_key_goes_with_its_message_when_retention_deletes_it,
         );
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {
@@ -102,7 +108,7 @@ pub(crate) fn options_with(clock: &Arc<ManualClock>, retention: Retention) -> St
 async fn append_all(store: &dyn ChatStore, room: &RoomName, bodies: &[&str]) -> Vec<Message> {
     let mut stored = Vec::new();
     for body in bodies {
-        stored.push(store.append(room, new_message(body)).await.unwrap());
+        stored.push(store.append(room, new_message(body)).await.unwrap().message);
     }
     stored
 }
@@ -402,7 +408,7 @@ struct Unannounced {
 
 #[async_trait]
 impl ChatStore for Unannounced {
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Appended, AppendError> {
         self.inner.append(room, message).await
     }
 
@@ -727,5 +733,153 @@ pub(crate) async fn pruning_without_retention_deletes_nothing(
             .await
             .len(),
         2
+    );
+}
+
+fn keyed(body: &str, author: Option<&str>, key: &str) -> NewMessage {
+    NewMessage::new(body.to_owned(), author.map(str::to_owned))
+        .unwrap()
+        .with_idempotency_key(IdempotencyKey::parse(key).unwrap())
+}
+
+pub(crate) async fn a_repeated_idempotency_key_replays_the_first_message_and_stores_nothing(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let first = store
+        .append(&general, keyed("hello", Some("ann"), "key-1"))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    let repeat = store
+        .append(&general, keyed("hello", Some("ann"), "key-1"))
+        .await
+        .unwrap();
+    assert!(repeat.replayed);
+    assert_eq!(repeat.message, first.message);
+    let other_key = store
+        .append(&general, keyed("hello", Some("ann"), "key-2"))
+        .await
+        .unwrap();
+    assert!(!other_key.replayed);
+    assert_eq!(
+        read(&*store, &general, ReadQuery::Latest { limit: 10 }).await,
+        [first.message, other_key.message]
+    );
+}
+
+pub(crate) async fn an_idempotency_key_with_another_body_or_author_is_refused(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    store
+        .append(&general, keyed("hello", None, "k"))
+        .await
+        .unwrap();
+    for other in [keyed("bye", None, "k"), keyed("hello", Some("bob"), "k")] {
+        assert!(matches!(
+            store.append(&general, other).await,
+            Err(AppendError::KeyReused)
+        ));
+    }
+    assert_eq!(
+        read(&*store, &general, ReadQuery::Latest { limit: 10 })
+            .await
+            .len(),
+        1
+    );
+}
+
+pub(crate) async fn idempotency_keys_are_per_room(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let a = store
+        .append(&room("a"), keyed("x", None, "k"))
+        .await
+        .unwrap();
+    let b = store
+        .append(&room("b"), keyed("x", None, "k"))
+        .await
+        .unwrap();
+    assert!(!a.replayed && !b.replayed);
+    assert_ne!(a.message.id, b.message.id);
+}
+
+pub(crate) async fn concurrent_appends_with_one_key_store_one_message(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    const SENDERS: usize = 16;
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let tasks: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let general = general.clone();
+            tokio::spawn(async move {
+                store
+                    .append(&general, keyed("once", None, "same"))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    assert_eq!(answers.iter().filter(|a| !a.replayed).count(), 1);
+    assert!(answers.iter().all(|a| a.message == answers[0].message));
+    assert_eq!(
+        read(&*store, &general, ReadQuery::Latest { limit: 100 })
+            .await
+            .len(),
+        1
+    );
+}
+
+pub(crate) async fn an_idempotency_key_is_forgotten_after_a_day(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let Fixture { store, _keep_alive } = fixture(options_with(&clock, Retention::default())).await;
+    let general = RoomName::general();
+    let first = store.append(&general, keyed("x", None, "k")).await.unwrap();
+    clock.advance(TimeDelta::hours(23));
+    assert!(
+        store
+            .append(&general, keyed("x", None, "k"))
+            .await
+            .unwrap()
+            .replayed
+    );
+    clock.advance(TimeDelta::hours(1));
+    let later = store.append(&general, keyed("x", None, "k")).await.unwrap();
+    assert!(!later.replayed);
+    assert!(later.message.id > first.message.id);
+    // The key now names the new message.
+    let again = store.append(&general, keyed("x", None, "k")).await.unwrap();
+    assert_eq!((again.replayed, again.message.id), (true, later.message.id));
+}
+
+pub(crate) async fn an_idempotency_key_goes_with_its_message_when_retention_deletes_it(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let retention = Retention {
+        per_room: NonZeroUsize::new(1),
+        max_age: None,
+    };
+    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
+    let general = RoomName::general();
+    store.append(&general, keyed("x", None, "k")).await.unwrap();
+    append_all(&*store, &general, &["newer"]).await;
+    assert_eq!(store.prune().await.unwrap(), 1);
+    let again = store.append(&general, keyed("x", None, "k")).await.unwrap();
+    assert!(
+        !again.replayed,
+        "the keyed message was deleted, so is its key"
     );
 }

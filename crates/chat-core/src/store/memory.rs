@@ -6,13 +6,14 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::idempotency::answer_repeat;
 use super::{
-    ChatStore, Page, ReadQuery, Retention, RoomCommit, RoomWatch, StoreError, StoreOptions,
-    Watchers,
+    AppendError, Appended, ChatStore, Page, ReadQuery, Retention, RoomCommit, RoomWatch,
+    StoreError, StoreOptions, Watchers,
 };
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
-use crate::{Clock, Message, NewMessage, RoomName};
+use crate::{Clock, IdempotencyKey, Message, NewMessage, RoomName};
 
 /// Keeps every room's messages in a sorted `Vec` behind one lock.
 ///
@@ -36,6 +37,9 @@ struct State {
 struct Room {
     /// Sorted by id.
     messages: Vec<Message>,
+    /// The id of the message each idempotency key was first used for; keys
+    /// of deleted messages go with them.
+    keys: HashMap<IdempotencyKey, Uuid>,
     /// The newest id that retention deleted, if any.
     pruned_through: Option<Uuid>,
 }
@@ -84,12 +88,21 @@ impl Room {
         }
     }
 
+    /// The message `key` was first used for, while it is still held.
+    fn keyed(&self, key: &IdempotencyKey) -> Option<&Message> {
+        let id = *self.keys.get(key)?;
+        let index = self.messages.binary_search_by_key(&id, |m| m.id).ok()?;
+        Some(&self.messages[index])
+    }
+
     /// Deletes the oldest `count` messages.
     fn drop_oldest(&mut self, count: usize) -> u64 {
         if count == 0 {
             return 0;
         }
-        self.pruned_through = Some(self.messages[count - 1].id);
+        let pruned_through = self.messages[count - 1].id;
+        self.pruned_through = Some(pruned_through);
+        self.keys.retain(|_, id| *id > pruned_through);
         self.messages.drain(..count);
         count as u64
     }
@@ -97,15 +110,27 @@ impl Room {
 
 #[async_trait]
 impl ChatStore for MemoryStore {
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Appended, AppendError> {
         let (stored, previous_newest) = {
             let mut state = self.write_state();
             let now = self.clock.now();
+            let entry = state.rooms.entry(room.clone()).or_default();
+            if let Some(key) = message.idempotency_key() {
+                if let Some(existing) = entry.keyed(key) {
+                    if let Some(answer) = answer_repeat(&message, existing.clone(), now) {
+                        return answer;
+                    }
+                }
+            }
             let id = state.ids.next(now);
+            let key = message.idempotency_key().cloned();
             let stored = message.into_message(id, room.clone(), truncate_to_micros(now));
-            let room = state.rooms.entry(room.clone()).or_default();
-            let previous_newest = room.newest_ever();
-            room.messages.push(stored.clone());
+            let entry = state.rooms.entry(room.clone()).or_default();
+            let previous_newest = entry.newest_ever();
+            entry.messages.push(stored.clone());
+            if let Some(key) = key {
+                entry.keys.insert(key, id);
+            }
             (stored, previous_newest)
         };
         let commit = RoomCommit {
@@ -113,7 +138,10 @@ impl ChatStore for MemoryStore {
             messages: vec![stored.clone()],
         };
         self.watchers.notify(room, commit);
-        Ok(stored)
+        Ok(Appended {
+            message: stored,
+            replayed: false,
+        })
     }
 
     async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError> {

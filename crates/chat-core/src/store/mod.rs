@@ -9,6 +9,7 @@
 //! - [`feed`]: the wait for the next page, which every transport uses;
 //! - [`watchers`]: per-room wake-ups, fed by the backends;
 //! - [`options`]: retention and the clock;
+//! - [`idempotency`]: what a repeated `Idempotency-Key` gets;
 //! - [`open`](mod@open): a backend from a `--store` string;
 //! - [`error`]: how opening and serving fail;
 //! - the backends: [`MemoryStore`], and `SqliteStore` (cargo feature
@@ -16,6 +17,7 @@
 
 pub mod error;
 pub mod feed;
+pub mod idempotency;
 mod memory;
 pub mod open;
 pub mod options;
@@ -43,6 +45,28 @@ pub use watchers::{RoomCommit, RoomWatch, Wake, Watchers};
 
 use crate::{Message, NewMessage, RoomName};
 
+/// What [`ChatStore::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message: new, or the one first stored under the
+    /// submission's idempotency key.
+    pub message: Message,
+    /// True when nothing was stored because the key was already used for
+    /// this very message.
+    pub replayed: bool,
+}
+
+/// Why an append stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The idempotency key is held by a different message in the room.
+    #[error("this Idempotency-Key was already used for a different message in this room")]
+    KeyReused,
+    /// The store could not serve.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Where messages live. Used as `Arc<dyn ChatStore>` so the backend is chosen
 /// at run time.
 ///
@@ -66,7 +90,12 @@ pub trait ChatStore: Send + Sync + Debug {
     /// Stores a message in `room`, assigning its id and `created_at` at the
     /// moment it becomes visible, and wakes the room's watchers. When this
     /// returns `Ok` on a durable backend, the message is on disk.
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError>;
+    ///
+    /// A submission with an idempotency key that a message of the room holds
+    /// (within [`idempotency::KEY_LIFETIME`] and while retention keeps it)
+    /// stores nothing and answers per [`idempotency::answer_repeat`]; of
+    /// concurrent submissions with one key, exactly one stores.
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Appended, AppendError>;
 
     /// Reads messages of `room`; never waits.
     async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError>;

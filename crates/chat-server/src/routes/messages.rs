@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_core::store::wait_for_page;
-use chat_core::{NewMessage, RoomName, ValidationError};
+use chat_core::{IdempotencyKey, NewMessage, RoomName, ValidationError};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
@@ -14,6 +14,13 @@ use crate::ApiError;
 
 /// The header that tells a client retention deleted messages it never saw.
 const HISTORY_TRUNCATED: &str = "Chat-History-Truncated";
+/// The header a client sends so that a retried POST never posts twice.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// The header on the answer to a repeated key: nothing new was stored.
+const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
+/// The largest `timeout` this server accepts, on every GET answer, so a
+/// client (the web page) can choose its poll timeout without a 400.
+const MAX_POLL_TIMEOUT: &str = "Chat-Max-Poll-Timeout";
 
 /// `POST /messages`.
 pub(crate) async fn post_general(
@@ -60,10 +67,19 @@ async fn post(
     if !is_json(request) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    let key = idempotency_key(request)?;
     let bytes = read_body(request, payload, state.max_body_bytes).await?;
-    let message = parse_submission(&bytes)?;
-    let stored = state.store.append(&room, message).await?;
-    Ok(HttpResponse::Created().json(stored))
+    let mut message = parse_submission(&bytes)?;
+    if let Some(key) = key {
+        message = message.with_idempotency_key(key);
+    }
+    let appended = state.store.append(&room, message).await?;
+    if appended.replayed {
+        return Ok(HttpResponse::Ok()
+            .insert_header((IDEMPOTENT_REPLAYED, "true"))
+            .json(appended.message));
+    }
+    Ok(HttpResponse::Created().json(appended.message))
 }
 
 async fn get(
@@ -82,10 +98,26 @@ async fn get(
     .await?;
     let mut response = HttpResponse::Ok();
     response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+    response.insert_header((MAX_POLL_TIMEOUT, state.poll_limits.max_timeout_secs));
     if page.truncated {
         response.insert_header((HISTORY_TRUNCATED, "true"));
     }
     Ok(response.json(page.messages))
+}
+
+/// The request's `Idempotency-Key`, validated; `None` when it has none.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = request.headers().get_all(IDEMPOTENCY_KEY);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ValidationError::InvalidIdempotencyKey.into());
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| ValidationError::InvalidIdempotencyKey)?;
+    Ok(Some(IdempotencyKey::parse(text)?))
 }
 
 /// True when `Content-Type` is `application/json`, with any parameters.

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_core::store::StoreOptions;
-use chat_core::{ChatStore, Message, NewMessage, Page, ReadQuery, RoomName, RoomWatch, StoreError};
+use chat_core::{
+    AppendError, Appended, ChatStore, Message, NewMessage, Page, ReadQuery, RoomName, RoomWatch,
+    StoreError,
+};
 use chat_server::{Application, Config, Shutdown};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -213,7 +216,7 @@ impl ObservedStore {
 
 #[async_trait]
 impl ChatStore for ObservedStore {
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Appended, AppendError> {
         self.inner.append(room, message).await
     }
 

@@ -7,6 +7,7 @@ mod helpers;
 mod concurrency;
 mod errors;
 mod health;
+mod idempotency;
 mod long_poll;
 mod read;
 mod retention;

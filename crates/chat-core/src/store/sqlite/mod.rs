@@ -28,10 +28,13 @@ use rusqlite::{ErrorCode, Row};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{ChatStore, OpenError, Page, ReadQuery, RoomWatch, StoreError, StoreOptions, Watchers};
+use super::{
+    AppendError, Appended, ChatStore, OpenError, Page, ReadQuery, RoomWatch, StoreError,
+    StoreOptions, Watchers,
+};
 use crate::id::IdGenerator;
 use crate::store::BoxError;
-use crate::{Message, NewMessage, RoomName};
+use crate::{NewMessage, RoomName};
 use lock::lock_exclusively;
 use newest::{newest_ids, NewestIds};
 use readers::{check, read_page, Readers};
@@ -174,7 +177,7 @@ impl Drop for SqliteStore {
 
 #[async_trait]
 impl ChatStore for SqliteStore {
-    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Message, StoreError> {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Appended, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Append(Append {
             room: room.clone(),
@@ -310,7 +313,13 @@ mod tests {
             .unwrap();
         let mut stored = Vec::new();
         for body in ["one", "two", "three"] {
-            stored.push(store.append(&general, new_message(body)).await.unwrap());
+            stored.push(
+                store
+                    .append(&general, new_message(body))
+                    .await
+                    .unwrap()
+                    .message,
+            );
         }
         drop(store);
 
@@ -323,7 +332,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page.messages, stored);
-        let newer = store.append(&general, new_message("four")).await.unwrap();
+        let newer = store
+            .append(&general, new_message("four"))
+            .await
+            .unwrap()
+            .message;
         assert!(newer.id > stored[2].id);
         store.check_health().await.unwrap();
     }

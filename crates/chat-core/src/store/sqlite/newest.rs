@@ -113,7 +113,11 @@ mod tests {
         let store = SqliteStore::open(&path, options_with(&clock, retention))
             .await
             .unwrap();
-        let old = store.append(&general, new_message("old")).await.unwrap();
+        let old = store
+            .append(&general, new_message("old"))
+            .await
+            .unwrap()
+            .message;
         clock.advance(TimeDelta::hours(1));
         assert_eq!(store.prune().await.unwrap(), 1);
         drop(store);
@@ -123,7 +127,11 @@ mod tests {
         let store = SqliteStore::open(&path, options_with(&clock, retention))
             .await
             .unwrap();
-        let newer = store.append(&general, new_message("new")).await.unwrap();
+        let newer = store
+            .append(&general, new_message("new"))
+            .await
+            .unwrap()
+            .message;
         assert!(newer.id > old.id);
         let page = store
             .read(

@@ -175,7 +175,7 @@ fn select(
 }
 
 /// A row of `id, created_at, author, body`.
-fn message_from_row(row: &Row<'_>, room: &RoomName) -> rusqlite::Result<Message> {
+pub(super) fn message_from_row(row: &Row<'_>, room: &RoomName) -> rusqlite::Result<Message> {
     let micros: i64 = row.get(1)?;
     let created_at = DateTime::<Utc>::from_timestamp_micros(micros)
         .ok_or(rusqlite::Error::IntegralValueOutOfRange(1, micros))?;

@@ -47,6 +47,10 @@ const MIGRATIONS: &[&str] = &[
          room TEXT NOT NULL PRIMARY KEY,
          pruned_through BLOB NOT NULL CHECK (length(pruned_through) = 16)
      ) WITHOUT ROWID;",
+    // 2: idempotency keys, unique per room among the messages that hold one.
+    "ALTER TABLE messages ADD COLUMN idempotency_key TEXT;
+     CREATE UNIQUE INDEX messages_room_key ON messages (room, idempotency_key)
+         WHERE idempotency_key IS NOT NULL;",
 ];
 
 /// Opens the write connection: WAL, synchronous=FULL, and a quick integrity

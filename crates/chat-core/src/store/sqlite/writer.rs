@@ -26,11 +26,12 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::newest::{rooms, NewestIds};
+use super::readers::message_from_row;
 use super::{count_param, id_column, unavailable};
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
-use crate::store::StoreError;
-use crate::store::{Retention, RoomCommit, Watchers};
+use crate::store::idempotency::answer_repeat;
+use crate::store::{AppendError, Appended, Retention, RoomCommit, StoreError, Watchers};
 use crate::{Clock, Message, NewMessage, RoomName};
 
 /// Most appends written in one transaction: enough to absorb a burst, small
@@ -41,8 +42,14 @@ const MAX_BATCH: usize = 1024;
 /// a large deletion wait for one short transaction, not the whole job.
 const PRUNE_BATCH: usize = 500;
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room, created_at, author, body) \
-     VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_MESSAGE: &str = "INSERT INTO messages \
+     (id, room, created_at, author, body, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// The message holding an idempotency key in a room (`messages_room_key`).
+const SELECT_KEYED: &str = "SELECT id, created_at, author, body FROM messages \
+     WHERE room = ?1 AND idempotency_key = ?2";
+/// Frees an expired key for the message about to take it.
+const RELEASE_KEY: &str =
+    "UPDATE messages SET idempotency_key = NULL WHERE room = ?1 AND idempotency_key = ?2";
 /// A room's newest message but `?2`: with `?2 = keep - 1`, the oldest that
 /// retention by count keeps.
 const SELECT_OLDEST_KEPT_BY_COUNT: &str =
@@ -67,7 +74,7 @@ pub(super) enum Request {
 pub(super) struct Append {
     pub(super) room: RoomName,
     pub(super) message: NewMessage,
-    pub(super) reply: oneshot::Sender<Result<Message, StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
 /// The writer thread's state: the only write connection, and the id
@@ -126,15 +133,17 @@ impl Writer {
             .map(|append| (append.reply, (append.room, append.message)))
             .unzip();
         match self.insert(submissions) {
-            Ok(stored) => {
+            Ok(answers) => {
                 // Wake the watchers before answering, so that by the time a
                 // poster hears `Ok`, every watch of its room has fired.
                 let mut per_room: BTreeMap<&RoomName, Vec<Message>> = BTreeMap::new();
-                for message in &stored {
-                    per_room
-                        .entry(&message.room)
-                        .or_default()
-                        .push(message.clone());
+                for appended in answers.iter().filter_map(|answer| answer.as_ref().ok()) {
+                    if !appended.replayed {
+                        per_room
+                            .entry(&appended.message.room)
+                            .or_default()
+                            .push(appended.message.clone());
+                    }
                 }
                 for (room, messages) in per_room {
                     let newest = messages.last().map(|message| message.id);
@@ -148,34 +157,58 @@ impl Writer {
                     };
                     self.watchers.notify(room, commit);
                 }
-                for (reply, message) in replies.into_iter().zip(stored) {
+                for (reply, answer) in replies.into_iter().zip(answers) {
                     // A poster that stopped waiting needs no answer; its
                     // message is stored all the same.
-                    let _ = reply.send(Ok(message));
+                    let _ = reply.send(answer);
                 }
             }
             Err(error) => {
                 let error = Arc::new(error);
                 for reply in replies {
-                    let _ = reply.send(Err(unavailable(Arc::clone(&error))));
+                    let _ = reply.send(Err(unavailable(Arc::clone(&error)).into()));
                 }
             }
         }
     }
 
-    /// Assigns ids and times and inserts the messages in one transaction.
+    /// Assigns ids and times and inserts the messages in one transaction;
+    /// a submission whose idempotency key a message holds is answered from
+    /// it instead (keys are checked in order, so a repeat within the batch
+    /// sees the first).
     fn insert(
         &mut self,
         submissions: Vec<(RoomName, NewMessage)>,
-    ) -> rusqlite::Result<Vec<Message>> {
+    ) -> rusqlite::Result<Vec<Result<Appended, AppendError>>> {
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut stored = Vec::with_capacity(submissions.len());
+        let mut answers = Vec::with_capacity(submissions.len());
         {
             let mut insert = transaction.prepare_cached(INSERT_MESSAGE)?;
+            let mut select_keyed = transaction.prepare_cached(SELECT_KEYED)?;
+            let mut release_key = transaction.prepare_cached(RELEASE_KEY)?;
             for (room, message) in submissions {
                 let now = self.clock.now();
+                let key = message.idempotency_key().map(|key| key.as_str().to_owned());
+                if let Some(key) = &key {
+                    let existing = select_keyed
+                        .query_row(params![room.as_str(), key], |row| {
+                            message_from_row(row, &room)
+                        })
+                        .optional()?;
+                    if let Some(existing) = existing {
+                        match answer_repeat(&message, existing, now) {
+                            Some(answer) => {
+                                answers.push(answer);
+                                continue;
+                            }
+                            None => {
+                                release_key.execute(params![room.as_str(), key])?;
+                            }
+                        }
+                    }
+                }
                 // The generator keeps these ids even if the transaction then
                 // fails: later ids skip them, and so can never sort before
                 // anything a failed commit might have left on disk.
@@ -187,8 +220,12 @@ impl Writer {
                     message.created_at.timestamp_micros(),
                     message.author,
                     message.body,
+                    key,
                 ])?;
-                stored.push(message);
+                answers.push(Ok(Appended {
+                    message,
+                    replayed: false,
+                }));
             }
         }
         // Dropping an uncommitted transaction rolls it back, so an error
@@ -196,7 +233,7 @@ impl Writer {
         transaction.commit()?;
         #[cfg(test)]
         self.append_transactions.fetch_add(1, Ordering::Relaxed);
-        Ok(stored)
+        Ok(answers)
     }
 
     /// Deletes, room by room and in short transactions, what retention no
@@ -338,8 +375,8 @@ mod tests {
         let stored: Vec<Message> = join_all(appends)
             .await
             .into_iter()
-            .collect::<Result<_, _>>()
-            .unwrap();
+            .map(|result| result.unwrap().message)
+            .collect();
         let mut ids: Vec<Uuid> = stored.iter().map(|message| message.id).collect();
         ids.sort();
         assert_eq!(store.prune().await.unwrap(), (total - 10) as u64);
@@ -410,8 +447,11 @@ mod tests {
             .messages;
         for (body, result) in bodies.iter().zip(&results) {
             match result {
-                Ok(message) => assert!(visible.contains(message), "{body} acknowledged but lost"),
-                Err(StoreError::Unavailable(_)) => {
+                Ok(appended) => assert!(
+                    visible.contains(&appended.message),
+                    "{body} acknowledged but lost"
+                ),
+                Err(AppendError::Store(StoreError::Unavailable(_))) => {
                     assert!(
                         visible.iter().all(|message| message.body != *body),
                         "{body} rejected but visible"
@@ -425,7 +465,11 @@ mod tests {
         saboteur
             .execute_batch("DROP TRIGGER reject_poison")
             .unwrap();
-        let after = store.append(&general, new_message("after")).await.unwrap();
+        let after = store
+            .append(&general, new_message("after"))
+            .await
+            .unwrap()
+            .message;
         assert!(visible.iter().all(|message| message.id < after.id));
     }
 
