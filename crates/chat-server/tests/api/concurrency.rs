@@ -1,13 +1,13 @@
 //! Many posters and many pollers at once: every poller chaining `after` sees
 //! every message exactly once, in id order, and each poster's in its order.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chat_core::Message;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::common::assert_each_posters_order;
 use crate::helpers::{backend_tests, spawn_app, Backend};
 
 const POSTERS: usize = 8;
@@ -85,17 +85,7 @@ async fn concurrent_posters_and_chaining_pollers_lose_and_duplicate_nothing(back
             &stored[..],
             "pollers and readers disagree"
         );
-        let mut next_per_poster: HashMap<&str, usize> = HashMap::new();
-        for message in &seen {
-            let (poster, n) = message.body.split_once(':').unwrap();
-            let expected = next_per_poster.entry(poster).or_default();
-            assert_eq!(
-                n.parse::<usize>().unwrap(),
-                *expected,
-                "poster {poster} out of order"
-            );
-            *expected += 1;
-        }
+        let next_per_poster = assert_each_posters_order(&seen);
         assert!(next_per_poster
             .values()
             .all(|&count| count == MESSAGES_PER_POSTER));

@@ -2,6 +2,8 @@
 //! against every store backend: each test is written once as
 //! `async fn name(backend: Backend)` and `backend_tests!` runs it per backend.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 
 mod concurrency;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use chat_core::Message;
 use uuid::Uuid;
 
+use crate::common::read_all_pages;
 use crate::helpers::{assert_json_content_type, backend_tests, spawn_app, Backend, TestApp};
 
 async fn post_numbered(app: &TestApp, path: &str, count: usize) -> Vec<Message> {
@@ -143,16 +144,11 @@ async fn unknown_query_parameters_are_ignored(backend: Backend) {
 async fn a_reader_chaining_after_sees_every_message_once_in_order(backend: Backend) {
     let app = spawn_app(backend).await;
     let stored = post_numbered(&app, "/messages", 25).await;
-    let mut cursor = Uuid::nil();
-    let mut seen = Vec::new();
-    loop {
-        let page = app
-            .read_now("/messages", &format!("after={cursor}&limit=7"))
-            .await;
-        let Some(last) = page.last() else { break };
-        cursor = last.id;
-        seen.extend(page);
-    }
+    let seen = read_all_pages(async |cursor| {
+        app.read_now("/messages", &format!("after={cursor}&limit=7"))
+            .await
+    })
+    .await;
     assert_eq!(seen, stored);
 }
 

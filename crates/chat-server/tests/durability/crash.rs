@@ -2,6 +2,7 @@
 //! `201` is there after a restart, with the same id and body, exactly once
 //! and in order.
 
+use crate::common::assert_each_posters_order;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -82,17 +83,7 @@ async fn a_killed_server_keeps_every_acknowledged_message_exactly_once() {
     // in flight at the kill may have been committed.
     assert!(stored.len() <= acknowledged.len() + POSTERS);
 
-    let mut next_per_poster: HashMap<&str, usize> = HashMap::new();
-    for message in &stored {
-        let (poster, n) = message.body.split_once(':').unwrap();
-        let expected = next_per_poster.entry(poster).or_default();
-        assert_eq!(
-            n.parse::<usize>().unwrap(),
-            *expected,
-            "poster {poster}: gap or reordering"
-        );
-        *expected += 1;
-    }
+    assert_each_posters_order(&stored);
 
     let next = server.send(&client, "crash", "after the crash").await;
     assert!(next.id > stored.last().unwrap().id);

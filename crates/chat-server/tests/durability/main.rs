@@ -3,6 +3,8 @@
 //! start-up errors an operator can meet.
 #![cfg(feature = "sqlite")]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod process;
 
 mod crash;

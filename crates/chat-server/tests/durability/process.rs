@@ -1,5 +1,6 @@
 //! Running the real `chat-server` binary on a database file.
 
+use crate::common::read_all_pages;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -7,7 +8,6 @@ use std::time::Duration;
 use chat_core::Message;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
-use uuid::Uuid;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -102,10 +102,8 @@ impl ServerProcess {
 
     /// Every message of `room`, read by chaining `after` from the start.
     pub async fn read_all(&self, client: &reqwest::Client, room: &str) -> Vec<Message> {
-        let mut cursor = Uuid::nil();
-        let mut all: Vec<Message> = Vec::new();
-        loop {
-            let page: Vec<Message> = client
+        read_all_pages(async |cursor| {
+            client
                 .get(format!(
                     "{}/rooms/{room}/messages?after={cursor}&limit=1000&timeout=0",
                     self.address
@@ -115,11 +113,9 @@ impl ServerProcess {
                 .unwrap()
                 .json()
                 .await
-                .unwrap();
-            let Some(last) = page.last() else { return all };
-            cursor = last.id;
-            all.extend(page);
-        }
+                .unwrap()
+        })
+        .await
     }
 
     /// Posts one message and returns it.
