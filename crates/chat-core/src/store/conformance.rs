@@ -84,6 +84,11 @@ macro_rules! conformance_suite {
 }
 pub(crate) use conformance_suite;
 
+/// The oldest `limit` messages newer than `cursor`.
+pub(crate) fn after(cursor: Uuid, limit: usize) -> ReadQuery {
+    ReadQuery::After { cursor, limit }
+}
+
 fn room(name: &str) -> RoomName {
     RoomName::parse(name).unwrap()
 }
@@ -103,6 +108,16 @@ pub(crate) fn options_with(clock: &Arc<ManualClock>, retention: Retention) -> St
         retention,
         clock: Arc::clone(clock) as _,
     }
+}
+
+/// A store with `retention` whose clock the test moves, starting at
+/// [`start_time`].
+async fn with_retention(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+    retention: Retention,
+) -> (Fixture, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    (fixture(options_with(&clock, retention)).await, clock)
 }
 
 async fn append_all(store: &dyn ChatStore, room: &RoomName, bodies: &[&str]) -> Vec<Message> {
@@ -158,35 +173,11 @@ pub(crate) async fn after_returns_the_oldest_limit_messages_newer_than_the_curso
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let stored = append_all(&*store, &general, &["1", "2", "3", "4", "5"]).await;
-    let page = read(
-        &*store,
-        &general,
-        ReadQuery::After {
-            cursor: stored[1].id,
-            limit: 2,
-        },
-    )
-    .await;
+    let page = read(&*store, &general, after(stored[1].id, 2)).await;
     assert_eq!(bodies(&page), ["3", "4"]);
-    let rest = read(
-        &*store,
-        &general,
-        ReadQuery::After {
-            cursor: stored[3].id,
-            limit: 100,
-        },
-    )
-    .await;
+    let rest = read(&*store, &general, after(stored[3].id, 100)).await;
     assert_eq!(bodies(&rest), ["5"]);
-    let none = read(
-        &*store,
-        &general,
-        ReadQuery::After {
-            cursor: stored[4].id,
-            limit: 100,
-        },
-    )
-    .await;
+    let none = read(&*store, &general, after(stored[4].id, 100)).await;
     assert!(none.is_empty());
 }
 
@@ -203,38 +194,14 @@ pub(crate) async fn after_accepts_any_uuid_as_cursor(
         stored.extend(append_all(&*store, &general, &[body]).await);
         clock.advance(TimeDelta::milliseconds(1));
     }
-    let from_start = read(
-        &*store,
-        &general,
-        ReadQuery::After {
-            cursor: Uuid::nil(),
-            limit: 2,
-        },
-    )
-    .await;
+    let from_start = read(&*store, &general, after(Uuid::nil(), 2)).await;
     assert_eq!(bodies(&from_start), ["1", "2"]);
     // A cursor between two stored ids that is itself not stored.
     let between = Uuid::from_u128(stored[0].id.as_u128() + 1);
     assert!(between < stored[1].id);
-    let page = read(
-        &*store,
-        &general,
-        ReadQuery::After {
-            cursor: between,
-            limit: 10,
-        },
-    )
-    .await;
+    let page = read(&*store, &general, after(between, 10)).await;
     assert_eq!(bodies(&page), ["2", "3"]);
-    let beyond = read(
-        &*store,
-        &general,
-        ReadQuery::After {
-            cursor: Uuid::max(),
-            limit: 10,
-        },
-    )
-    .await;
+    let beyond = read(&*store, &general, after(Uuid::max(), 10)).await;
     assert!(beyond.is_empty());
 }
 
@@ -305,10 +272,7 @@ pub(crate) async fn a_room_without_messages_reads_empty(
     let empty = room("nobody-here");
     for query in [
         ReadQuery::Latest { limit: 10 },
-        ReadQuery::After {
-            cursor: Uuid::nil(),
-            limit: 10,
-        },
+        after(Uuid::nil(), 10),
         ReadQuery::Before {
             cursor: Uuid::max(),
             limit: 10,
@@ -378,10 +342,7 @@ pub(crate) async fn a_watch_receives_the_commit_that_woke_it(
     assert_eq!(commit.messages, second);
     // The answer a poller at the previous newest id gets from the commit is
     // the one the store gives.
-    let query = ReadQuery::After {
-        cursor: first[0].id,
-        limit: 10,
-    };
+    let query = after(first[0].id, 10);
     assert_eq!(
         commit.answer(query),
         Some(store.read(&fresh, query).await.unwrap())
@@ -453,14 +414,7 @@ async fn park_unannounced_feed(
         .await
         .last()
         .map_or(Uuid::nil(), |m| m.id);
-    let mut feed = RoomFeed::new(
-        view,
-        room.clone(),
-        ReadQuery::After {
-            cursor: newest,
-            limit: 10,
-        },
-    );
+    let mut feed = RoomFeed::new(view, room.clone(), after(newest, 10));
     let task = tokio::spawn(async move { feed.next_page(std::future::pending()).await.unwrap() });
     read_done.recv().await.expect("the feed reads first");
     (watchers, task, read_done)
@@ -520,14 +474,7 @@ pub(crate) async fn a_feed_follows_a_room_page_by_page_exactly_once(
     let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
     let general = RoomName::general();
     let first = append_all(&*store, &general, &["1", "2", "3"]).await;
-    let mut feed = RoomFeed::new(
-        Arc::clone(&store),
-        general.clone(),
-        ReadQuery::After {
-            cursor: Uuid::nil(),
-            limit: 2,
-        },
-    );
+    let mut feed = RoomFeed::new(Arc::clone(&store), general.clone(), after(Uuid::nil(), 2));
     let never = std::future::pending::<()>;
     assert_eq!(feed.next_page(never()).await.unwrap().messages, first[..2]);
     assert_eq!(feed.next_page(never()).await.unwrap().messages, first[2..]);
@@ -572,15 +519,7 @@ pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_
     for task in tasks {
         task.await.unwrap();
     }
-    let all = read(
-        &*store,
-        &general,
-        ReadQuery::After {
-            cursor: Uuid::nil(),
-            limit: 1000,
-        },
-    )
-    .await;
+    let all = read(&*store, &general, after(Uuid::nil(), 1000)).await;
     assert_eq!(all.len(), POSTERS * EACH);
     assert!(all.windows(2).all(|pair| pair[0].id < pair[1].id));
     let mut next_per_poster: HashMap<&str, usize> = HashMap::new();
@@ -599,12 +538,14 @@ pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_
 pub(crate) async fn retention_by_count_keeps_the_newest_and_marks_truncated_reads(
     fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
 ) {
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let retention = Retention {
-        per_room: NonZeroUsize::new(2),
-        max_age: None,
-    };
-    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
+    let (Fixture { store, _keep_alive }, _clock) = with_retention(
+        fixture,
+        Retention {
+            per_room: NonZeroUsize::new(2),
+            max_age: None,
+        },
+    )
+    .await;
     let general = RoomName::general();
     let other = room("other");
     let stored = append_all(&*store, &general, &["1", "2", "3", "4"]).await;
@@ -621,68 +562,34 @@ pub(crate) async fn retention_by_count_keeps_the_newest_and_marks_truncated_read
 
     // A cursor that fell behind the retained history: the page starts at the
     // oldest retained message and says so.
-    let behind = store
-        .read(
-            &general,
-            ReadQuery::After {
-                cursor: stored[0].id,
-                limit: 10,
-            },
-        )
-        .await
-        .unwrap();
+    let behind = store.read(&general, after(stored[0].id, 10)).await.unwrap();
     assert!(behind.truncated);
     assert_eq!(bodies(&behind.messages), ["3", "4"]);
     // A cursor at the newest deleted message missed nothing.
-    let caught_up = store
-        .read(
-            &general,
-            ReadQuery::After {
-                cursor: stored[1].id,
-                limit: 10,
-            },
-        )
-        .await
-        .unwrap();
+    let caught_up = store.read(&general, after(stored[1].id, 10)).await.unwrap();
     assert!(!caught_up.truncated);
     assert_eq!(bodies(&caught_up.messages), ["3", "4"]);
-    let untouched = store
-        .read(
-            &other,
-            ReadQuery::After {
-                cursor: Uuid::nil(),
-                limit: 10,
-            },
-        )
-        .await
-        .unwrap();
+    let untouched = store.read(&other, after(Uuid::nil(), 10)).await.unwrap();
     assert!(!untouched.truncated);
 }
 
 pub(crate) async fn retention_by_age_deletes_old_messages_using_the_store_clock(
     fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
 ) {
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let retention = Retention {
-        per_room: None,
-        max_age: Some(Duration::from_secs(3600)),
-    };
-    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
+    let (Fixture { store, _keep_alive }, clock) = with_retention(
+        fixture,
+        Retention {
+            per_room: None,
+            max_age: Some(Duration::from_secs(3600)),
+        },
+    )
+    .await;
     let general = RoomName::general();
     let old = append_all(&*store, &general, &["old"]).await;
     clock.advance(TimeDelta::minutes(90));
     append_all(&*store, &general, &["recent"]).await;
     assert_eq!(store.prune().await.unwrap(), 1);
-    let page = store
-        .read(
-            &general,
-            ReadQuery::After {
-                cursor: Uuid::nil(),
-                limit: 10,
-            },
-        )
-        .await
-        .unwrap();
+    let page = store.read(&general, after(Uuid::nil(), 10)).await.unwrap();
     assert_eq!(bodies(&page.messages), ["recent"]);
     assert!(page.truncated);
     // New ids still sort after everything, deleted or not.
@@ -699,12 +606,14 @@ pub(crate) async fn retention_by_age_deletes_old_messages_using_the_store_clock(
 pub(crate) async fn retention_by_age_keeps_young_messages_after_the_clock_stepped_back(
     fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
 ) {
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let retention = Retention {
-        per_room: None,
-        max_age: Some(Duration::from_secs(3600)),
-    };
-    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
+    let (Fixture { store, _keep_alive }, clock) = with_retention(
+        fixture,
+        Retention {
+            per_room: None,
+            max_age: Some(Duration::from_secs(3600)),
+        },
+    )
+    .await;
     let general = RoomName::general();
     // Written at 12:00, then the clock steps back an hour and a message is
     // written "at 11:00", then time runs on to 12:30.
@@ -867,12 +776,14 @@ pub(crate) async fn an_idempotency_key_is_forgotten_after_a_day(
 pub(crate) async fn an_idempotency_key_goes_with_its_message_when_retention_deletes_it(
     fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
 ) {
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let retention = Retention {
-        per_room: NonZeroUsize::new(1),
-        max_age: None,
-    };
-    let Fixture { store, _keep_alive } = fixture(options_with(&clock, retention)).await;
+    let (Fixture { store, _keep_alive }, _clock) = with_retention(
+        fixture,
+        Retention {
+            per_room: NonZeroUsize::new(1),
+            max_age: None,
+        },
+    )
+    .await;
     let general = RoomName::general();
     store.append(&general, keyed("x", None, "k")).await.unwrap();
     append_all(&*store, &general, &["newer"]).await;

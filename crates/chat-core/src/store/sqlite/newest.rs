@@ -92,8 +92,8 @@ mod tests {
     use super::super::tests::new_message;
     use super::super::SqliteStore;
     use super::*;
-    use crate::store::conformance::{options_with, start_time};
-    use crate::store::{ChatStore, ReadQuery, Retention};
+    use crate::store::conformance::{after, options_with, start_time};
+    use crate::store::{ChatStore, Retention};
     use crate::ManualClock;
     use chrono::TimeDelta;
     use std::sync::Arc;
@@ -133,16 +133,7 @@ mod tests {
             .unwrap()
             .message;
         assert!(newer.id > old.id);
-        let page = store
-            .read(
-                &general,
-                ReadQuery::After {
-                    cursor: Uuid::nil(),
-                    limit: 10,
-                },
-            )
-            .await
-            .unwrap();
+        let page = store.read(&general, after(Uuid::nil(), 10)).await.unwrap();
         assert!(page.truncated);
         assert_eq!(page.messages, [newer]);
     }
