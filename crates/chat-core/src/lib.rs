@@ -7,7 +7,7 @@
 //!   visible, even when the clock stands still or steps back.
 //! - [`clock`]: the injectable source of "now" (tests pin it).
 //! - [`store`]: the [`ChatStore`] trait and its errors, the wait for the
-//!   next page of a room ([`store::RoomFeed`]), [`store::open`] that picks a
+//!   next page of a room ([`store::RoomFeed`]), [`store::open()`] that picks a
 //!   backend from a URL-like string, and the backends themselves.
 //!
 //! The cargo feature `sqlite` (on by default) builds the durable SQLite
