@@ -35,6 +35,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_POLL_TIMEOUT", default_value_t = 60)]
     pub max_poll_timeout: u64,
 
+    /// Seconds of silence after which an event stream gets a `: ping`
+    /// comment, so proxies keep it open (at least 1).
+    #[arg(long, env = "CHAT_SSE_PING_INTERVAL", default_value_t = 15)]
+    pub sse_ping_interval: u64,
+
     /// Keep at most this many messages per room (off by default).
     #[arg(long, env = "CHAT_RETAIN_PER_ROOM")]
     pub retain_per_room: Option<NonZeroUsize>,
@@ -77,9 +82,13 @@ impl Config {
                 max: self.max_poll_timeout,
             });
         }
+        if self.sse_ping_interval == 0 {
+            return Err(ConfigError::ZeroPingInterval);
+        }
         Ok(PollLimits {
             default_timeout: Duration::from_secs(self.default_poll_timeout),
             max_timeout_secs: self.max_poll_timeout,
+            ping_interval: Duration::from_secs(self.sse_ping_interval),
         })
     }
 }
@@ -105,15 +114,21 @@ pub enum ConfigError {
     /// `--max-poll-timeout` beyond [`MAX_POLL_TIMEOUT_SECS`].
     #[error("--max-poll-timeout ({0}) must be at most {MAX_POLL_TIMEOUT_SECS} seconds")]
     PollTimeoutTooLong(u64),
+    /// `--sse-ping-interval` of zero: a stream would ping without pause.
+    #[error("--sse-ping-interval must be at least 1 second")]
+    ZeroPingInterval,
 }
 
-/// The bounds a GET's `timeout` is checked against.
+/// How long requests that wait for messages may stay silent: the bounds a
+/// GET's `timeout` is checked against, and an event stream's ping interval.
 #[derive(Debug, Clone, Copy)]
 pub struct PollLimits {
     /// Used when a GET has no `timeout`.
     pub default_timeout: Duration,
     /// The largest `timeout` accepted, in whole seconds.
     pub max_timeout_secs: u64,
+    /// The silence after which an event stream gets a `: ping` comment.
+    pub ping_interval: Duration,
 }
 
 /// Parses `90s`, `30m`, `12h`, `7d` or a bare number of seconds.
@@ -183,6 +198,7 @@ mod tests {
         let limits = config.poll_limits().unwrap();
         assert_eq!(limits.default_timeout, Duration::from_secs(10));
         assert_eq!(limits.max_timeout_secs, 60);
+        assert_eq!(limits.ping_interval, Duration::from_secs(15));
         assert!(!config.retention().is_enabled());
     }
 
@@ -206,6 +222,16 @@ mod tests {
         assert_eq!(
             config.poll_limits().unwrap_err(),
             ConfigError::PollTimeoutTooLong(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn a_zero_ping_interval_is_refused() {
+        let mut config = Config::new("127.0.0.1:0", "memory");
+        config.sse_ping_interval = 0;
+        assert_eq!(
+            config.poll_limits().unwrap_err(),
+            ConfigError::ZeroPingInterval
         );
     }
 }

@@ -7,16 +7,21 @@
 //! - `routes`: one module per endpoint family; thin handlers.
 //! - `poll_params`: the query string of a GET, mapped onto chat-core's wait
 //!   for the next page (`chat_core::store::wait_for_page`).
+//! - `sse`: the body of an event stream (`GET /events`), over the same
+//!   chat-core feed; `connection`: the socket options that end a stream
+//!   (or any response) nobody reads.
 //! - `state`: what every handler shares.
 //! - `pruning`: retention in the background, stopped with the application.
 //! - [`error`]: [`ApiError`], the contract's JSON errors.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
 
 pub mod config;
+mod connection;
 pub mod error;
 mod poll_params;
 mod pruning;
 mod routes;
+mod sse;
 pub mod startup;
 mod state;
 pub mod telemetry;

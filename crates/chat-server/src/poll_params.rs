@@ -107,7 +107,7 @@ fn parse_integer(text: &str) -> Option<u64> {
 }
 
 /// A UUID in the hyphenated 8-4-4-4-12 form, in any letter case.
-fn parse_cursor(name: &str, text: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_cursor(name: &str, text: &str) -> Result<Uuid, ApiError> {
     let hyphenated = text.len() == 36
         && text
             .bytes()
@@ -130,6 +130,7 @@ mod tests {
     const LIMITS: PollLimits = PollLimits {
         default_timeout: Duration::from_secs(10),
         max_timeout_secs: 60,
+        ping_interval: Duration::from_secs(15),
     };
     const ID: &str = "01936f0e-8a3c-7c1e-9d2b-3f4a5b6c7d8e";
 

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ConfigError;
 use crate::pruning::{self, PrunerGuard};
 use crate::state::AppState;
-use crate::{routes, telemetry, Config};
+use crate::{connection, routes, telemetry, Config};
 
 /// Pending connections the kernel queues before accepting: thousands of
 /// pollers reconnect at once after a restart.
@@ -106,6 +106,7 @@ impl Application {
         // A poll's answer is one small write that must leave at once, not
         // wait for the peer's delayed ACK of the previous one (Nagle).
         .tcp_nodelay(true)
+        .on_connect(connection::on_connect)
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)

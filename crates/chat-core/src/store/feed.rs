@@ -42,6 +42,23 @@ impl RoomFeed {
         }
     }
 
+    /// Starts following `room` with the first message newer than its newest
+    /// one now (from the start, if it has none yet), `limit` messages per
+    /// page: "only new messages". The watch exists before the read, so a
+    /// message committed while this runs is either counted as old (at or
+    /// before the newest id read) or delivered, never lost.
+    pub async fn after_newest(
+        store: Arc<dyn ChatStore>,
+        room: RoomName,
+        limit: usize,
+    ) -> Result<Self, StoreError> {
+        let mut feed = Self::new(store, room, ReadQuery::Latest { limit: 1 });
+        let newest = feed.store.read(&feed.room, feed.query).await?;
+        let cursor = newest.messages.last().map_or(uuid::Uuid::nil(), |m| m.id);
+        feed.query = ReadQuery::After { cursor, limit };
+        Ok(feed)
+    }
+
     /// The next page: at once when messages match, otherwise as soon as
     /// newer ones are visible, or the (empty) page read last once `stop`
     /// completes.
@@ -104,4 +121,43 @@ pub async fn wait_for_page(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, StoreOptions};
+    use crate::NewMessage;
+
+    #[tokio::test]
+    async fn a_feed_after_the_newest_message_skips_history_and_gets_the_next_one() {
+        let store: Arc<dyn ChatStore> = Arc::new(MemoryStore::new(StoreOptions::default()));
+        let room = RoomName::general();
+        let post = |body: &str| {
+            let store = Arc::clone(&store);
+            let message = NewMessage::new(body.to_owned(), None).unwrap();
+            let room = room.clone();
+            async move { store.append(&room, message).await.unwrap().message }
+        };
+        post("old").await;
+        let mut feed = RoomFeed::after_newest(Arc::clone(&store), room.clone(), 10)
+            .await
+            .unwrap();
+        let new = post("new").await;
+        let page = feed.next_page(std::future::pending()).await.unwrap();
+        assert_eq!(page.messages, vec![new]);
+    }
+
+    #[tokio::test]
+    async fn a_feed_after_the_newest_message_of_an_empty_room_gets_the_first_one() {
+        let store: Arc<dyn ChatStore> = Arc::new(MemoryStore::new(StoreOptions::default()));
+        let room = RoomName::general();
+        let mut feed = RoomFeed::after_newest(Arc::clone(&store), room.clone(), 10)
+            .await
+            .unwrap();
+        let first = NewMessage::new("first".to_owned(), None).unwrap();
+        let first = store.append(&room, first).await.unwrap().message;
+        let page = feed.next_page(std::future::pending()).await.unwrap();
+        assert_eq!(page.messages, vec![first]);
+    }
 }

@@ -8,6 +8,7 @@ mod helpers;
 
 mod concurrency;
 mod errors;
+mod events;
 mod health;
 mod idempotency;
 mod long_poll;

@@ -1,0 +1,96 @@
+//! `GET /events` (the room `general`) and `GET /rooms/{room}/events`: a
+//! room's messages as server-sent events, from a cursor or from now on.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chat_core::store::RoomFeed;
+use chat_core::{ReadQuery, RoomName};
+use uuid::Uuid;
+
+use crate::poll_params::parse_cursor;
+use crate::sse::{self, EventCache};
+use crate::state::AppState;
+use crate::ApiError;
+
+/// The header a reconnecting `EventSource` sends: the id of the last event
+/// it got.
+const LAST_EVENT_ID: &str = "Last-Event-ID";
+
+/// `GET /events`.
+pub(crate) async fn get_general(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    cache: web::Data<EventCache>,
+) -> Result<HttpResponse, ApiError> {
+    events(RoomName::general(), &request, &state, cache).await
+}
+
+/// `GET /rooms/{room}/events`.
+pub(crate) async fn get_room(
+    room: web::Path<String>,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    cache: web::Data<EventCache>,
+) -> Result<HttpResponse, ApiError> {
+    events(RoomName::parse(&room)?, &request, &state, cache).await
+}
+
+async fn events(
+    room: RoomName,
+    request: &HttpRequest,
+    state: &AppState,
+    cache: web::Data<EventCache>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = sse::page_limit(state.max_body_bytes);
+    let store = Arc::clone(&state.store);
+    let feed = match start(request)? {
+        Some(cursor) => RoomFeed::new(store, room, ReadQuery::After { cursor, limit }),
+        None => RoomFeed::after_newest(store, room, limit).await?,
+    };
+    let body = sse::event_stream(
+        feed,
+        cache.into_inner(),
+        state.poll_limits.ping_interval,
+        state.shutdown.clone(),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        // nginx would otherwise buffer the stream.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// Where the stream starts: after `Last-Event-ID`, else after the `after`
+/// parameter, else (`None`) with the next new message.
+fn start(request: &HttpRequest) -> Result<Option<Uuid>, ApiError> {
+    let mut headers = request.headers().get_all(LAST_EVENT_ID);
+    if let Some(value) = headers.next() {
+        if headers.next().is_some() {
+            return Err(invalid(format!(
+                "`{LAST_EVENT_ID}` is given more than once"
+            )));
+        }
+        let text = value
+            .to_str()
+            .map_err(|_| invalid(format!("`{LAST_EVENT_ID}` must be a message id")))?;
+        return parse_cursor(LAST_EVENT_ID, text).map(Some);
+    }
+    let mut after = None;
+    for (name, value) in form_urlencoded::parse(request.query_string().as_bytes()) {
+        if name != "after" {
+            continue;
+        }
+        if after.is_some() {
+            return Err(invalid("`after` is given more than once".to_owned()));
+        }
+        after = Some(parse_cursor("after", &value)?);
+    }
+    Ok(after)
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::InvalidParameter(message)
+}
