@@ -106,6 +106,11 @@ impl Application {
         // A poll's answer is one small write that must leave at once, not
         // wait for the peer's delayed ACK of the previous one (Nagle).
         .tcp_nodelay(true)
+        // A client that closes its side has stopped waiting: end its request
+        // at once. With half-closed connections allowed (actix's default), a
+        // parked poll would keep its timer, watch and socket (in CLOSE-WAIT)
+        // until its timeout. HTTP clients do not half-close to await an answer.
+        .h1_allow_half_closed(false)
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)

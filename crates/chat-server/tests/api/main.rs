@@ -5,6 +5,7 @@
 mod helpers;
 
 mod concurrency;
+mod disconnect;
 mod errors;
 mod health;
 mod idempotency;

@@ -144,6 +144,12 @@ impl SqliteStore {
         })
     }
 
+    /// How many rooms parked polls are watching now (for tests and metrics):
+    /// a poll that ended, however, no longer counts.
+    pub fn watched_rooms(&self) -> usize {
+        self.watchers.watched_rooms()
+    }
+
     /// Queues `request` for the writer thread.
     fn send(&self, request: Request) -> Result<(), StoreError> {
         self.requests
