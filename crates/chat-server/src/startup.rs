@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpServer};
@@ -90,6 +91,7 @@ impl Application {
             store: Arc::clone(&store),
             poll_limits,
             max_body_bytes: config.max_body_bytes,
+            body_timeout: Duration::from_secs(config.body_timeout),
             shutdown: shutdown.0.clone(),
         });
         let bind_error = |source| StartupError::Bind {

@@ -13,4 +13,5 @@ mod long_poll;
 mod read;
 mod retention;
 mod shutdown;
+mod slow_clients;
 mod write;
