@@ -5,6 +5,9 @@ use actix_web::{HttpResponse, ResponseError};
 use chat_core::{AppendError, StoreError, ValidationError};
 use serde::Serialize;
 
+/// The `Retry-After` of a `503`, in seconds.
+const RETRY_AFTER_SECS: u64 = 1;
+
 /// Everything a request can fail with, mapped to a status and a code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -133,6 +136,10 @@ impl ResponseError for ApiError {
         match self {
             Self::MethodNotAllowed { allowed } => {
                 response.insert_header((header::ALLOW, *allowed));
+            }
+            // Overload and stuck writes pass; a client should try again soon.
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
             // The rest of the body may still come: the connection cannot
             // carry another request.

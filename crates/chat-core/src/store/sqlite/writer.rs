@@ -25,7 +25,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::activity::Activity;
 use super::newest::{rooms, NewestIds};
+use super::queue::Claim;
 use super::readers::message_from_row;
 use super::{count_param, id_column, unavailable};
 use crate::id::IdGenerator;
@@ -75,6 +77,9 @@ pub(super) struct Append {
     pub(super) room: RoomName,
     pub(super) message: NewMessage,
     pub(super) reply: oneshot::Sender<Result<Appended, AppendError>>,
+    /// Taken by the writer before it writes the post, unless its poster
+    /// gave up first.
+    pub(super) claim: Arc<Claim>,
 }
 
 /// The writer thread's state: the only write connection, and the id
@@ -90,6 +95,8 @@ pub(super) struct Writer {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) retention: Retention,
     pub(super) watchers: Watchers,
+    /// What the health check reads.
+    pub(super) activity: Arc<Activity>,
     #[cfg(test)]
     pub(super) append_transactions: Arc<AtomicUsize>,
     /// Declared last so that the lock outlives the connection.
@@ -100,6 +107,7 @@ impl Writer {
     /// Serves requests until the store closes the queue and it is empty.
     pub(super) fn run(mut self) {
         while let Some(request) = self.next_request() {
+            self.activity.begin();
             match request {
                 Request::Append(first) => self.append_batch(first),
                 Request::Prune(reply) => {
@@ -107,6 +115,7 @@ impl Writer {
                     let _ = reply.send(self.prune());
                 }
             }
+            self.activity.end();
         }
     }
 
@@ -120,13 +129,21 @@ impl Writer {
     /// Writes `first` and every append already queued in one transaction,
     /// then wakes the rooms' watchers and answers the posters.
     fn append_batch(&mut self, first: Append) {
-        let mut batch = vec![first];
+        let mut batch = Vec::new();
+        // A post whose poster gave up is never written.
+        if first.claim.take() {
+            batch.push(first);
+        }
         while batch.len() < MAX_BATCH {
             match self.queue.try_recv() {
-                Ok(Request::Append(next)) => batch.push(next),
+                Ok(Request::Append(next)) if next.claim.take() => batch.push(next),
+                Ok(Request::Append(_)) => {}
                 Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            return;
         }
         let (replies, submissions): (Vec<_>, Vec<_>) = batch
             .into_iter()
