@@ -6,6 +6,7 @@
 mod process;
 
 mod crash;
+mod health;
 mod overload;
 mod restart;
 mod startup_errors;

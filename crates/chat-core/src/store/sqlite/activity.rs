@@ -1,8 +1,8 @@
 //! What the writer thread is doing, readable at no cost from any thread: how
-//! long it has been on its current job,.
+//! long it has been on its current job, and whether its last write failed.
 //! The health check reads it to tell whether a post would succeed now.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The writer's current job and last outcome.
@@ -12,6 +12,8 @@ pub(super) struct Activity {
     /// When the current job started, in microseconds since `epoch` plus one;
     /// zero while the writer waits for work.
     busy_since: AtomicU64,
+    /// True when the writer's last write transaction failed.
+    last_failed: AtomicBool,
 }
 
 impl Default for Activity {
@@ -19,6 +21,7 @@ impl Default for Activity {
         Self {
             epoch: Instant::now(),
             busy_since: AtomicU64::new(0),
+            last_failed: AtomicBool::new(false),
         }
     }
 }
@@ -35,6 +38,11 @@ impl Activity {
         self.busy_since.store(0, Ordering::Release);
     }
 
+    /// Records whether a write transaction committed.
+    pub(super) fn record(&self, committed: bool) {
+        self.last_failed.store(!committed, Ordering::Release);
+    }
+
     /// How long the writer has been on its current job; `None` when idle.
     pub(super) fn busy_for(&self) -> Option<Duration> {
         match self.busy_since.load(Ordering::Acquire) {
@@ -44,5 +52,10 @@ impl Activity {
                 Some(self.epoch.elapsed().saturating_sub(started))
             }
         }
+    }
+
+    /// True when the writer's last write transaction failed.
+    pub(super) fn last_failed(&self) -> bool {
+        self.last_failed.load(Ordering::Acquire)
     }
 }

@@ -252,6 +252,15 @@ impl ChatStore for SqliteStore {
                 "the SQLite writer has been on one job for {busy:?}"
             )));
         }
+        // After a failed write, only a write tells whether writes work again
+        // (room for the disk, the lock free); while they work, no write.
+        if self.activity.last_failed() {
+            let (reply, answer) = oneshot::channel();
+            let claim = Claim::default();
+            let queue = self.queue()?;
+            queue.send(Request::Probe(reply))?;
+            queue.answer(&claim, answer).await?;
+        }
         self.readers.run(|connection| check(connection)).await
     }
 }

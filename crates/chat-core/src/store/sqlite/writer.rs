@@ -66,10 +66,17 @@ const RECORD_PRUNED_THROUGH: &str = "INSERT INTO room_state (room, pruned_throug
      VALUES (?1, ?2) ON CONFLICT (room) \
      DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)";
 
+/// A write as a post makes and its undoing: the room `''` is no valid room
+/// name, so no read ever sees the row, which is gone at commit anyway.
+const PROBE: &str = "INSERT INTO messages (id, room, created_at, body) \
+     VALUES (zeroblob(16), '', 0, ''); DELETE FROM messages WHERE room = '';";
+
 /// What the writer thread is asked to do.
 pub(super) enum Request {
     Append(Append),
     Prune(oneshot::Sender<Result<u64, StoreError>>),
+    /// Asks for a write that stores nothing, to learn whether writes work.
+    Probe(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// One post waiting for its id and its commit.
@@ -114,6 +121,9 @@ impl Writer {
                     // A caller that stopped waiting needs no answer.
                     let _ = reply.send(self.prune());
                 }
+                Request::Probe(reply) => {
+                    let _ = reply.send(self.probe().map_err(unavailable));
+                }
             }
             self.activity.end();
         }
@@ -139,6 +149,9 @@ impl Writer {
                 Ok(Request::Append(next)) if next.claim.take() => batch.push(next),
                 Ok(Request::Append(_)) => {}
                 Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
+                Ok(Request::Probe(reply)) => {
+                    let _ = reply.send(self.probe().map_err(unavailable));
+                }
                 Err(_) => break,
             }
         }
@@ -149,7 +162,9 @@ impl Writer {
             .into_iter()
             .map(|append| (append.reply, (append.room, append.message)))
             .unzip();
-        match self.insert(submissions) {
+        let inserted = self.insert(submissions);
+        self.activity.record(inserted.is_ok());
+        match inserted {
             Ok(answers) => {
                 // Wake the watchers before answering, so that by the time a
                 // poster hears `Ok`, every watch of its room has fired.
@@ -253,6 +268,21 @@ impl Writer {
         Ok(answers)
     }
 
+    /// Writes and deletes a row in one transaction, as a post would (its
+    /// triggers, its pages, its sync), leaving nothing behind; records the
+    /// outcome as the last write's.
+    fn probe(&mut self) -> rusqlite::Result<()> {
+        let probed = (|| {
+            let transaction = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction.execute_batch(PROBE)?;
+            transaction.commit()
+        })();
+        self.activity.record(probed.is_ok());
+        probed
+    }
+
     /// Deletes, room by room and in short transactions, what retention no
     /// longer keeps (the same rules as `MemoryStore::prune`).
     ///
@@ -347,6 +377,9 @@ impl Writer {
         match self.queue.try_recv() {
             Ok(Request::Append(first)) => self.append_batch(first),
             Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
+            Ok(Request::Probe(reply)) => {
+                let _ = reply.send(self.probe().map_err(unavailable));
+            }
             Err(_) => {}
         }
     }
