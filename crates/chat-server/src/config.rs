@@ -27,6 +27,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = 10_000)]
     pub max_body_bytes: usize,
 
+    /// Seconds a client gets to send a request body, in total; a body still
+    /// incomplete then is answered 408 and its connection closed.
+    #[arg(long, env = "CHAT_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
+
     /// Seconds a GET waits for new messages when it gives no `timeout`.
     #[arg(long, env = "CHAT_DEFAULT_POLL_TIMEOUT", default_value_t = 10)]
     pub default_poll_timeout: u64,

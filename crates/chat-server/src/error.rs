@@ -5,6 +5,9 @@ use actix_web::{HttpResponse, ResponseError};
 use chat_core::{AppendError, StoreError, ValidationError};
 use serde::Serialize;
 
+/// The `Retry-After` of a `503`, in seconds.
+const RETRY_AFTER_SECS: u64 = 1;
+
 /// Everything a request can fail with, mapped to a status and a code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -36,6 +39,12 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The request body did not arrive completely in time.
+    #[error("the request body did not arrive within {} seconds", timeout.as_secs())]
+    BodyTimeout {
+        /// How long the body may take.
+        timeout: std::time::Duration,
+    },
     /// A POST whose `Content-Type` is not `application/json`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
@@ -65,6 +74,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BodyTimeout { .. } => "request_timeout",
             Self::Unavailable(_) => "store_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -110,6 +120,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,8 +133,20 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let mut response = HttpResponse::build(status);
-        if let Self::MethodNotAllowed { allowed } = self {
-            response.insert_header((header::ALLOW, *allowed));
+        match self {
+            Self::MethodNotAllowed { allowed } => {
+                response.insert_header((header::ALLOW, *allowed));
+            }
+            // Overload and stuck writes pass; a client should try again soon.
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            // The rest of the body may still come: the connection cannot
+            // carry another request.
+            Self::BodyTimeout { .. } => {
+                response.force_close();
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             error: self.code(),

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpServer};
@@ -90,6 +91,7 @@ impl Application {
             store: Arc::clone(&store),
             poll_limits,
             max_body_bytes: config.max_body_bytes,
+            body_timeout: Duration::from_secs(config.body_timeout),
             shutdown: shutdown.0.clone(),
         });
         let bind_error = |source| StartupError::Bind {
@@ -107,6 +109,11 @@ impl Application {
         // wait for the peer's delayed ACK of the previous one (Nagle).
         .tcp_nodelay(true)
         .on_connect(connection::on_connect)
+        // A client that closes its side has stopped waiting: end its request
+        // at once. With half-closed connections allowed (actix's default), a
+        // parked poll would keep its timer, watch and socket (in CLOSE-WAIT)
+        // until its timeout. HTTP clients do not half-close to await an answer.
+        .h1_allow_half_closed(false)
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)

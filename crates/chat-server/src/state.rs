@@ -2,6 +2,7 @@
 //! the `HttpServer` closure.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chat_core::ChatStore;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,8 @@ pub(crate) struct AppState {
     pub poll_limits: PollLimits,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a client gets to send a request body.
+    pub body_timeout: Duration,
     /// Fires when the server stops, so parked polls answer at once.
     pub shutdown: CancellationToken,
 }

@@ -1,6 +1,8 @@
 //! `POST` and `GET` on `/messages` (the room `general`) and
 //! `/rooms/{room}/messages`.
 
+use std::time::Duration;
+
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_core::store::wait_for_page;
@@ -68,7 +70,7 @@ async fn post(
         return Err(ApiError::UnsupportedMediaType);
     }
     let key = idempotency_key(request)?;
-    let bytes = read_body(request, payload, state.max_body_bytes).await?;
+    let bytes = read_body(request, payload, state.max_body_bytes, state.body_timeout).await?;
     let mut message = parse_submission(&bytes)?;
     if let Some(key) = key {
         message = message.with_idempotency_key(key);
@@ -130,8 +132,21 @@ fn is_json(request: &HttpRequest) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Reads the whole body, refusing it as soon as it is known to be too large.
+/// Reads the whole body, refusing it as soon as it is known to be too large
+/// or once `timeout` has passed without it being complete (the request-head
+/// timeout does not cover the body: a client could trickle it forever).
 async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+) -> Result<web::BytesMut, ApiError> {
+    tokio::time::timeout(timeout, read_body_within(request, payload, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout { timeout })?
+}
+
+async fn read_body_within(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -2,6 +2,7 @@
 //! a store decorator that tells tests when a poll has started watching.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::store::StoreOptions;
@@ -236,5 +237,21 @@ impl ChatStore for ObservedStore {
 
     async fn check_health(&self) -> Result<(), StoreError> {
         self.inner.check_health().await
+    }
+}
+
+/// Checks `condition` every few milliseconds until it holds (`Ok`) or
+/// `within` has passed (`Err`): for states no event announces, such as a
+/// socket the server closed.
+pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> Result<(), ()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

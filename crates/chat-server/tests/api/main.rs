@@ -7,6 +7,7 @@ mod common;
 mod helpers;
 
 mod concurrency;
+mod disconnect;
 mod errors;
 mod events;
 mod health;
@@ -15,4 +16,5 @@ mod long_poll;
 mod read;
 mod retention;
 mod shutdown;
+mod slow_clients;
 mod write;

@@ -8,6 +8,8 @@ mod common;
 mod process;
 
 mod crash;
+mod health;
+mod overload;
 mod restart;
 mod startup_errors;
 mod store_failure;

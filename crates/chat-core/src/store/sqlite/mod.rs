@@ -2,12 +2,16 @@
 //!
 //! One module per job: [`schema`] creates and upgrades the file and opens the
 //! write connection, [`writer`] is the thread that owns that connection,
+//! [`queue`] bounds how many posts wait for it and for how long,
+//! [`activity`] tells the health check what it is doing,
 //! [`readers`] is the pool of read-only connections, [`newest`] remembers each
 //! room's newest id, and [`lock`] keeps a second server off the file. This
 //! module ties them together as [`SqliteStore`] and holds what they share.
 
+mod activity;
 mod lock;
 mod newest;
+mod queue;
 mod readers;
 mod schema;
 mod writer;
@@ -15,7 +19,7 @@ mod writer;
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,8 +39,10 @@ use super::{
 use crate::id::IdGenerator;
 use crate::store::BoxError;
 use crate::{NewMessage, RoomName};
+use activity::Activity;
 use lock::lock_exclusively;
 use newest::{newest_ids, NewestIds};
+use queue::{Claim, Queue, QueueLimits};
 use readers::{check, read_page, Readers};
 use schema::{migrate, open_writer};
 use writer::{Append, Request, Writer};
@@ -60,12 +66,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     path: PathBuf,
     /// Taken in `drop` to close the queue; `Some` until then.
-    requests: Option<Sender<Request>>,
+    requests: Option<Queue>,
     /// Taken in `drop` to wait for the writer; `Some` until then.
     writer: Option<JoinHandle<()>>,
     readers: Arc<Readers>,
     newest: Arc<NewestIds>,
     watchers: Watchers,
+    activity: Arc<Activity>,
+    limits: QueueLimits,
     #[cfg(test)]
     append_transactions: Arc<AtomicUsize>,
 }
@@ -79,16 +87,28 @@ impl SqliteStore {
     /// the file is not a database or is corrupt, the location is not writable,
     /// or the schema is newer than this build knows.
     pub async fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, OpenError> {
-        let path = path.as_ref().to_owned();
+        Self::open_with_limits(path.as_ref(), options, QueueLimits::default()).await
+    }
+
+    async fn open_with_limits(
+        path: &Path,
+        options: StoreOptions,
+        limits: QueueLimits,
+    ) -> Result<Self, OpenError> {
+        let path = path.to_owned();
         // Opening reads and checks the whole file: blocking work.
-        tokio::task::spawn_blocking(move || Self::open_blocking(path, options))
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, options, limits))
             .await
             .map_err(|error| {
                 open_failed("the task opening the database failed", Some(error.into()))
             })?
     }
 
-    fn open_blocking(path: PathBuf, options: StoreOptions) -> Result<Self, OpenError> {
+    fn open_blocking(
+        path: PathBuf,
+        options: StoreOptions,
+        limits: QueueLimits,
+    ) -> Result<Self, OpenError> {
         if path.as_os_str().is_empty() {
             return Err(open_failed(
                 "`sqlite:` needs a file path, such as `sqlite:chat.db`",
@@ -109,8 +129,9 @@ impl SqliteStore {
             .with_connection(|connection| check(connection))
             .map_err(|error| open_error(&path, "cannot read", error))?;
 
-        let (requests, queue) = mpsc::channel();
+        let (requests, queue) = mpsc::sync_channel(limits.capacity);
         let watchers = Watchers::default();
+        let activity = Arc::new(Activity::default());
         #[cfg(test)]
         let append_transactions = Arc::default();
         let writer = Writer {
@@ -122,6 +143,7 @@ impl SqliteStore {
             clock: options.clock,
             retention: options.retention,
             watchers: watchers.clone(),
+            activity: Arc::clone(&activity),
             #[cfg(test)]
             append_transactions: Arc::clone(&append_transactions),
             _lock: lock,
@@ -134,23 +156,27 @@ impl SqliteStore {
             })?;
         Ok(Self {
             path,
-            requests: Some(requests),
+            requests: Some(Queue::new(requests, limits)),
             writer: Some(writer),
             readers,
             newest: newest_ids,
             watchers,
+            activity,
+            limits,
             #[cfg(test)]
             append_transactions,
         })
     }
 
-    /// Queues `request` for the writer thread.
-    fn send(&self, request: Request) -> Result<(), StoreError> {
-        self.requests
-            .as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(request)
-            .map_err(|_| StoreError::Closed)
+    /// How many rooms parked polls are watching now (for tests and metrics):
+    /// a poll that ended, however, no longer counts.
+    pub fn watched_rooms(&self) -> usize {
+        self.watchers.watched_rooms()
+    }
+
+    /// The writer's queue, until the store is dropped.
+    fn queue(&self) -> Result<&Queue, StoreError> {
+        self.requests.as_ref().ok_or(StoreError::Closed)
     }
 }
 
@@ -179,14 +205,15 @@ impl Drop for SqliteStore {
 impl ChatStore for SqliteStore {
     async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Appended, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Append(Append {
+        let claim = Arc::new(Claim::default());
+        let queue = self.queue()?;
+        queue.send(Request::Append(Append {
             room: room.clone(),
             message,
             reply,
+            claim: Arc::clone(&claim),
         }))?;
-        // The writer answers every request it takes; no answer means it has
-        // stopped.
-        answer.await.map_err(|_| StoreError::Closed)?
+        queue.answer(&claim, answer).await
     }
 
     async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError> {
@@ -207,13 +234,32 @@ impl ChatStore for SqliteStore {
 
     async fn prune(&self) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Prune(reply))?;
+        self.queue()?.send(Request::Prune(reply))?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
         if self.writer.as_ref().is_none_or(JoinHandle::is_finished) {
             return Err(unavailable("the SQLite writer thread has stopped"));
+        }
+        // A post queued now would wait for the current job first.
+        if let Some(busy) = self
+            .activity
+            .busy_for()
+            .filter(|&busy| busy > self.limits.wait)
+        {
+            return Err(unavailable(format!(
+                "the SQLite writer has been on one job for {busy:?}"
+            )));
+        }
+        // After a failed write, only a write tells whether writes work again
+        // (room for the disk, the lock free); while they work, no write.
+        if self.activity.last_failed() {
+            let (reply, answer) = oneshot::channel();
+            let claim = Claim::default();
+            let queue = self.queue()?;
+            queue.send(Request::Probe(reply))?;
+            queue.answer(&claim, answer).await?;
         }
         self.readers.run(|connection| check(connection)).await
     }

@@ -25,7 +25,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::activity::Activity;
 use super::newest::{rooms, NewestIds};
+use super::queue::Claim;
 use super::readers::message_from_row;
 use super::{count_param, id_column, unavailable};
 use crate::id::IdGenerator;
@@ -64,10 +66,17 @@ const RECORD_PRUNED_THROUGH: &str = "INSERT INTO room_state (room, pruned_throug
      VALUES (?1, ?2) ON CONFLICT (room) \
      DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)";
 
+/// A write as a post makes and its undoing: the room `''` is no valid room
+/// name, so no read ever sees the row, which is gone at commit anyway.
+const PROBE: &str = "INSERT INTO messages (id, room, created_at, body) \
+     VALUES (zeroblob(16), '', 0, ''); DELETE FROM messages WHERE room = '';";
+
 /// What the writer thread is asked to do.
 pub(super) enum Request {
     Append(Append),
     Prune(oneshot::Sender<Result<u64, StoreError>>),
+    /// Asks for a write that stores nothing, to learn whether writes work.
+    Probe(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// One post waiting for its id and its commit.
@@ -75,6 +84,9 @@ pub(super) struct Append {
     pub(super) room: RoomName,
     pub(super) message: NewMessage,
     pub(super) reply: oneshot::Sender<Result<Appended, AppendError>>,
+    /// Taken by the writer before it writes the post, unless its poster
+    /// gave up first.
+    pub(super) claim: Arc<Claim>,
 }
 
 /// The writer thread's state: the only write connection, and the id
@@ -90,6 +102,8 @@ pub(super) struct Writer {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) retention: Retention,
     pub(super) watchers: Watchers,
+    /// What the health check reads.
+    pub(super) activity: Arc<Activity>,
     #[cfg(test)]
     pub(super) append_transactions: Arc<AtomicUsize>,
     /// Declared last so that the lock outlives the connection.
@@ -100,13 +114,18 @@ impl Writer {
     /// Serves requests until the store closes the queue and it is empty.
     pub(super) fn run(mut self) {
         while let Some(request) = self.next_request() {
+            self.activity.begin();
             match request {
                 Request::Append(first) => self.append_batch(first),
                 Request::Prune(reply) => {
                     // A caller that stopped waiting needs no answer.
                     let _ = reply.send(self.prune());
                 }
+                Request::Probe(reply) => {
+                    let _ = reply.send(self.probe().map_err(unavailable));
+                }
             }
+            self.activity.end();
         }
     }
 
@@ -120,19 +139,32 @@ impl Writer {
     /// Writes `first` and every append already queued in one transaction,
     /// then wakes the rooms' watchers and answers the posters.
     fn append_batch(&mut self, first: Append) {
-        let mut batch = vec![first];
+        let mut batch = Vec::new();
+        // A post whose poster gave up is never written.
+        if first.claim.take() {
+            batch.push(first);
+        }
         while batch.len() < MAX_BATCH {
             match self.queue.try_recv() {
-                Ok(Request::Append(next)) => batch.push(next),
+                Ok(Request::Append(next)) if next.claim.take() => batch.push(next),
+                Ok(Request::Append(_)) => {}
                 Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
+                Ok(Request::Probe(reply)) => {
+                    let _ = reply.send(self.probe().map_err(unavailable));
+                }
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            return;
         }
         let (replies, submissions): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .map(|append| (append.reply, (append.room, append.message)))
             .unzip();
-        match self.insert(submissions) {
+        let inserted = self.insert(submissions);
+        self.activity.record(inserted.is_ok());
+        match inserted {
             Ok(answers) => {
                 // Wake the watchers before answering, so that by the time a
                 // poster hears `Ok`, every watch of its room has fired.
@@ -236,6 +268,21 @@ impl Writer {
         Ok(answers)
     }
 
+    /// Writes and deletes a row in one transaction, as a post would (its
+    /// triggers, its pages, its sync), leaving nothing behind; records the
+    /// outcome as the last write's.
+    fn probe(&mut self) -> rusqlite::Result<()> {
+        let probed = (|| {
+            let transaction = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction.execute_batch(PROBE)?;
+            transaction.commit()
+        })();
+        self.activity.record(probed.is_ok());
+        probed
+    }
+
     /// Deletes, room by room and in short transactions, what retention no
     /// longer keeps (the same rules as `MemoryStore::prune`).
     ///
@@ -330,6 +377,9 @@ impl Writer {
         match self.queue.try_recv() {
             Ok(Request::Append(first)) => self.append_batch(first),
             Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
+            Ok(Request::Probe(reply)) => {
+                let _ = reply.send(self.probe().map_err(unavailable));
+            }
             Err(_) => {}
         }
     }
