@@ -21,6 +21,7 @@ pub mod error;
 mod poll_params;
 mod pruning;
 mod routes;
+mod serialised;
 mod sse;
 pub mod startup;
 mod state;

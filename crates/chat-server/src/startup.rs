@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ConfigError;
 use crate::pruning::{self, PrunerGuard};
-use crate::state::AppState;
+use crate::serialised::SerialisedCache;
+use crate::state::{AppState, CACHED_PAGES};
 use crate::{connection, routes, telemetry, Config};
 
 /// Pending connections the kernel queues before accepting: thousands of
@@ -93,6 +94,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             body_timeout: Duration::from_secs(config.body_timeout),
             shutdown: shutdown.0.clone(),
+            page_json: SerialisedCache::new(CACHED_PAGES),
         });
         let bind_error = |source| StartupError::Bind {
             addr: config.addr.clone(),

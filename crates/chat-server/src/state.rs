@@ -6,8 +6,14 @@ use std::time::Duration;
 
 use chat_core::ChatStore;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::config::PollLimits;
+use crate::serialised::SerialisedCache;
+
+/// How many recent pages' JSON the long-poll handlers keep: each is the
+/// answer one commit gives every poll it wakes.
+pub(crate) const CACHED_PAGES: usize = 256;
 
 /// The state behind `web::Data<AppState>`.
 #[derive(Debug)]
@@ -22,4 +28,6 @@ pub(crate) struct AppState {
     pub body_timeout: Duration,
     /// Fires when the server stops, so parked polls answer at once.
     pub shutdown: CancellationToken,
+    /// Recent pages as JSON, by their first and last ids.
+    pub page_json: SerialisedCache<(Uuid, Uuid)>,
 }

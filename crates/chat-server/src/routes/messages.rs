@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_core::store::wait_for_page;
-use chat_core::{IdempotencyKey, NewMessage, RoomName, ValidationError};
+use chat_core::{IdempotencyKey, Message, NewMessage, RoomName, ValidationError};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
@@ -104,7 +105,22 @@ async fn get(
     if page.truncated {
         response.insert_header((HISTORY_TRUNCATED, "true"));
     }
-    Ok(response.json(page.messages))
+    Ok(response
+        .content_type(ContentType::json())
+        .body(page_json(state, &page.messages)))
+}
+
+/// The page as the JSON array the API returns. A non-empty page is
+/// serialised once and shared: when one commit answers thousands of parked
+/// polls, each writes the same bytes. A page is known by its first and last
+/// ids, since it holds every message of one room between them.
+fn page_json(state: &AppState, messages: &[Message]) -> Bytes {
+    let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
+        return Bytes::from_static(b"[]");
+    };
+    state.page_json.get_or_insert_with((first.id, last.id), || {
+        Bytes::from(serde_json::to_vec(messages).expect("messages serialise to JSON"))
+    })
 }
 
 /// The request's `Idempotency-Key`, validated; `None` when it has none.

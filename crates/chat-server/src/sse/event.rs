@@ -84,12 +84,17 @@ impl EventCache {
 mod tests {
     use super::*;
     use chat_core::{NewMessage, RoomName};
-    use chrono::Utc;
+    use chrono::{TimeZone, Utc};
 
     fn message(id: u128, body: &str) -> Message {
         NewMessage::new(body.to_owned(), None)
             .unwrap()
-            .into_message(Uuid::from_u128(id), RoomName::general(), Utc::now())
+            .into_message(
+                Uuid::from_u128(id),
+                RoomName::general(),
+                // Microseconds, as stored messages carry.
+                Utc.timestamp_micros(1_764_000_000_123_456).unwrap(),
+            )
     }
 
     #[test]
