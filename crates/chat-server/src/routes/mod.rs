@@ -3,11 +3,26 @@
 mod fallback;
 mod health;
 mod messages;
+mod metrics;
 mod page;
 
 use actix_web::web;
 
 pub(crate) use fallback::not_found;
+
+/// Every path the server serves, with the methods it takes there: what
+/// `docs/openapi.yaml` must describe (the `openapi` test compares the two
+/// and probes the server for each). Add a line with every new route.
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/", &["GET"]),
+    ("/app.js", &["GET"]),
+    ("/app.css", &["GET"]),
+    ("/favicon.svg", &["GET"]),
+    ("/messages", &["GET", "POST"]),
+    ("/rooms/{room}/messages", &["GET", "POST"]),
+    ("/healthz", &["GET"]),
+    ("/metrics", &["GET"]),
+];
 
 /// Registers every route of the contract, and the browser page.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
@@ -28,6 +43,11 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/healthz")
                 .route(web::get().to(health::healthz))
+                .default_service(fallback::method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics::metrics))
                 .default_service(fallback::method_not_allowed("GET")),
         );
 }
