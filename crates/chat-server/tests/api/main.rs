@@ -4,11 +4,15 @@
 
 mod helpers;
 
+mod access;
 mod concurrency;
 mod errors;
 mod health;
 mod idempotency;
+mod limits;
 mod long_poll;
+mod metrics;
+mod openapi;
 mod read;
 mod retention;
 mod shutdown;
