@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
             };
         }
     };
-    tokio::spawn(auth::reload_on_hangup(app.access()));
+    auth::reload_on_hangup(app.access());
     let shutdown = app.shutdown();
     tokio::spawn(async move {
         wait_for_stop_signal().await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::pattern::{InvalidPattern, RoomPattern};
+use super::pattern::RoomPattern;
 
 /// A SHA-256 digest of a token.
 pub(crate) type TokenDigest = [u8; 32];
@@ -126,9 +126,9 @@ impl Rules {
         Ok(rules)
     }
 
-    /// The entry of the token whose digest is `digest`. The lookup is by
-    /// the digest, never by the secret, so timing reveals nothing useful
-    /// about a token.
+    /// The entry of the token `secret`, if the file knows it. The lookup is
+    /// by the secret's SHA-256, never by the secret itself, so its timing
+    /// tells nothing useful about any token.
     pub fn token(&self, secret: &str) -> Option<&Arc<TokenEntry>> {
         self.tokens.get(&digest(secret))
     }
@@ -172,12 +172,8 @@ struct TokenSpec {
 fn patterns(texts: &[String]) -> Result<Vec<RoomPattern>, String> {
     texts
         .iter()
-        .map(|text| RoomPattern::parse(text).map_err(|InvalidPattern(_)| invalid(text)))
+        .map(|text| RoomPattern::parse(text).map_err(|error| error.to_string()))
         .collect()
-}
-
-fn invalid(text: &str) -> String {
-    InvalidPattern(text.to_owned()).to_string()
 }
 
 fn parse_digest(hex: &str) -> Option<TokenDigest> {

@@ -94,8 +94,10 @@ impl Access {
 }
 
 /// Reloads `access` on every `SIGHUP` until the process ends; an invalid
-/// file is logged and the old rules stay.
-pub async fn reload_on_hangup(access: Access) {
+/// file is logged and the old rules stay. The handler is installed before
+/// this returns, so a `SIGHUP` sent afterwards never kills the process.
+/// Must be called inside a tokio runtime.
+pub fn reload_on_hangup(access: Access) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = match signal(SignalKind::hangup()) {
         Ok(hangups) => hangups,
@@ -104,13 +106,18 @@ pub async fn reload_on_hangup(access: Access) {
             return;
         }
     };
-    while hangups.recv().await.is_some() {
-        match access.reload() {
-            Ok(Reloaded::Rules) => tracing::info!("SIGHUP: access-control file reloaded"),
-            Ok(Reloaded::Off) => tracing::info!("SIGHUP: access control is off, nothing to reload"),
-            Err(error) => {
-                tracing::error!(%error, "SIGHUP: access-control file refused; the old rules stay")
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match access.reload() {
+                Ok(Reloaded::Rules) => tracing::info!("SIGHUP: access-control file reloaded"),
+                Ok(Reloaded::Off) => {
+                    tracing::info!("SIGHUP: access control is off, nothing to reload")
+                }
+                Err(error) => tracing::error!(
+                    %error,
+                    "SIGHUP: access-control file refused; the old rules stay"
+                ),
             }
         }
-    }
+    });
 }
