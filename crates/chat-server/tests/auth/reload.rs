@@ -1,5 +1,6 @@
 //! `SIGHUP` reloads the file: the next request sees the new rules, a parked
-//! poll stays, and an invalid file leaves the old rules in force.
+//! poll stays, and an invalid file leaves the old rules in force. Log lines
+//! name the token, never hold it.
 
 use std::time::Duration;
 
@@ -102,6 +103,15 @@ async fn sighup_applies_new_rules_keeps_parked_polls_and_survives_a_bad_file() {
     assert_eq!(posted.status(), 201);
     let posted: Message = posted.json().await.unwrap();
     assert_eq!(posted.author.as_deref(), Some("carol"));
+    let logged = server.wait_for_log("status=201").await;
+    assert!(
+        logged.contains("carol"),
+        "the log line names the token: {logged}"
+    );
+    assert!(
+        !logged.contains(carol),
+        "the log line holds the token: {logged}"
+    );
 
     let woken: Vec<Message> = parked.await.unwrap().json().await.unwrap();
     assert_eq!(woken, [posted], "the poll parked before the reload");
