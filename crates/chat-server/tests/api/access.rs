@@ -296,3 +296,12 @@ async fn refusals_come_in_the_contracts_order() {
     );
     assert!(stored(&app, "general").await.is_empty());
 }
+
+#[tokio::test]
+async fn without_an_auth_file_access_control_is_off() {
+    let app = crate::helpers::spawn_app(Backend::Memory).await;
+    assert_eq!(read(&app, "any", Some("whatever")).await.status(), 200);
+    let posted = post(&app, "any", None, json!({"body": "x", "author": "alice"})).await;
+    assert_eq!(posted.status(), 201);
+    assert_eq!(app.get("/metrics").await.status(), 200);
+}
