@@ -1,10 +1,14 @@
 //! Configuration: every option is a flag with an environment-variable twin.
 
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chat_core::store::Retention;
 use clap::Parser;
+
+use crate::limits::{ParkedSlots, PostRate};
+use crate::token_cli::Command;
 
 /// How `chat-server` is configured.
 #[derive(Debug, Clone, Parser)]
@@ -57,6 +61,31 @@ pub struct Config {
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "CHAT_WORKERS")]
     pub workers: Option<NonZeroUsize>,
+
+    /// Access-control file (TOML: `[anonymous]` and `[[token]]` entries);
+    /// without it anyone may read and post. Reloaded on SIGHUP.
+    #[arg(long, env = "CHAT_AUTH_FILE", value_name = "PATH")]
+    pub auth_file: Option<PathBuf>,
+
+    /// Most polls and event streams waiting at once; past it a request that
+    /// would wait gets 503 (default: the open-files limit less a reserve).
+    #[arg(long, env = "CHAT_MAX_PARKED", value_name = "N")]
+    pub max_parked: Option<usize>,
+
+    /// Posts allowed per client (token name, else IP address), as
+    /// `N[/s][:BURST]`, e.g. `5/s:20`; past it a POST gets 429 (off by
+    /// default).
+    #[arg(long, env = "CHAT_POST_RATE", value_name = "N[/s][:BURST]")]
+    pub post_rate: Option<PostRate>,
+
+    /// Take a client's address from the last `X-Forwarded-For` entry (only
+    /// behind a proxy that sets it).
+    #[arg(long, env = "CHAT_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// A subcommand instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 impl Config {
@@ -74,6 +103,11 @@ impl Config {
             per_room: self.retain_per_room,
             max_age: self.retain_for,
         }
+    }
+
+    /// `--max-parked`, or its default from the open-files limit.
+    pub fn max_parked(&self) -> usize {
+        self.max_parked.unwrap_or_else(ParkedSlots::default_max)
     }
 
     /// The poll limits, checked for consistency.
@@ -205,6 +239,20 @@ mod tests {
         assert_eq!(limits.max_timeout_secs, 60);
         assert_eq!(limits.ping_interval, Duration::from_secs(15));
         assert!(!config.retention().is_enabled());
+        assert!(config.auth_file.is_none() && config.post_rate.is_none());
+        assert!(config.max_parked() >= 1);
+    }
+
+    #[test]
+    fn token_new_is_a_subcommand() {
+        let config = Config::parse_from(["chat-server", "token", "new", "bob", "--write", "x-*"]);
+        let Some(Command::Token(crate::token_cli::TokenCommand::New(new))) = config.command else {
+            panic!("not parsed as `token new`");
+        };
+        assert_eq!(
+            (new.name.as_str(), new.write),
+            ("bob", vec!["x-*".to_owned()])
+        );
     }
 
     #[test]

@@ -51,6 +51,21 @@ pub enum ApiError {
     /// The `Idempotency-Key` was used in this room for a different message.
     #[error("{0}")]
     KeyReused(AppendError),
+    /// No token where one is needed, or a token the server does not know.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A known token without the right for this request.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many requests are waiting already (`--max-parked`).
+    #[error("too many requests are waiting; try again in a second")]
+    Overloaded,
+    /// The client posted faster than `--post-rate` allows; nothing stored.
+    #[error("too many posts; try again in {retry_after} s")]
+    RateLimited {
+        /// Whole seconds until a post would be accepted, at least 1.
+        retry_after: u64,
+    },
     /// The store cannot serve; nothing was written.
     #[error("the message store is unavailable; nothing was written, try again later")]
     Unavailable(#[source] StoreError),
@@ -75,6 +90,10 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::BodyTimeout { .. } => "request_timeout",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Overloaded => "overloaded",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "store_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -122,14 +141,17 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, Self::Overloaded) {
             tracing::error!(error = ?self, "request failed");
         }
         let mut response = HttpResponse::build(status);
@@ -145,6 +167,15 @@ impl ResponseError for ApiError {
             // carry another request.
             Self::BodyTimeout { .. } => {
                 response.force_close();
+            }
+            Self::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::Overloaded => {
+                response.insert_header((header::RETRY_AFTER, 1));
+            }
+            Self::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             _ => {}
         }
@@ -166,6 +197,28 @@ mod tests {
         let unavailable = ApiError::from(StoreError::unavailable("SQLITE_FULL at /srv"));
         assert!(!unavailable.to_string().contains("/srv"));
         assert_eq!(unavailable.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn refusals_carry_the_headers_a_client_acts_on() {
+        let unauthorized = ApiError::Unauthorized("who are you?".into()).error_response();
+        assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            unauthorized
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .unwrap(),
+            "Bearer"
+        );
+        let overloaded = ApiError::Overloaded.error_response();
+        assert_eq!(overloaded.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let limited = ApiError::RateLimited { retry_after: 3 }.error_response();
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.headers().get(header::RETRY_AFTER).unwrap(), "3");
+        assert_eq!(
+            ApiError::Forbidden("no".into()).status_code(),
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

@@ -14,10 +14,18 @@
 //! - `pruning`: retention in the background, stopped with the application.
 //! - [`error`]: [`ApiError`], the contract's JSON errors.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
+//! - [`auth`]: access control (`--auth-file`), reloaded on SIGHUP.
+//! - [`limits`]: waiting requests (`--max-parked`) and posts per client
+//!   (`--post-rate`).
+//! - `metrics`: the Prometheus registry behind `GET /metrics`.
+//! - [`token_cli`]: `chat-server token new`.
 
+pub mod auth;
 pub mod config;
 mod connection;
 pub mod error;
+pub mod limits;
+mod metrics;
 mod poll_params;
 mod pruning;
 mod routes;
@@ -26,7 +34,9 @@ mod sse;
 pub mod startup;
 mod state;
 pub mod telemetry;
+pub mod token_cli;
 
 pub use config::Config;
 pub use error::ApiError;
+pub use routes::ROUTES;
 pub use startup::{Application, Shutdown, StartupError};

@@ -4,12 +4,25 @@
 use std::error::Error;
 use std::process::ExitCode;
 
-use chat_server::{telemetry, Application, Config};
+use chat_server::token_cli::{Command, TokenCommand};
+use chat_server::{auth, telemetry, Application, Config, StartupError};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
+    if let Some(Command::Token(TokenCommand::New(new))) = &config.command {
+        return match new.generate() {
+            Ok((_, text)) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("chat-server: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     telemetry::init_subscriber();
     raise_open_files_limit();
 
@@ -18,9 +31,14 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(error) => {
             eprintln!("chat-server: {}", error_chain(&error));
-            return ExitCode::FAILURE;
+            // A bad access-control file is a usage error, like a bad flag.
+            return match error {
+                StartupError::Auth(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
         }
     };
+    auth::reload_on_hangup(app.access());
     let shutdown = app.shutdown();
     tokio::spawn(async move {
         wait_for_stop_signal().await;

@@ -13,7 +13,10 @@ use chat_core::store::{OpenError, StoreOptions};
 use chat_core::{ChatStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Access, AuthFileError};
 use crate::config::ConfigError;
+use crate::limits::{ParkedSlots, PostLimiter};
+use crate::metrics::{self, MeteredStore, Metrics};
 use crate::pruning::{self, PrunerGuard};
 use crate::serialised::SerialisedCache;
 use crate::state::{AppState, CACHED_PAGES};
@@ -27,6 +30,9 @@ const MAX_CONNECTIONS_PER_WORKER: usize = 100_000;
 /// Seconds in-flight requests get to finish once shutdown starts (parked
 /// polls answer at once, so this only bounds slow uploads).
 const SHUTDOWN_GRACE_SECS: u64 = 10;
+/// A client gets this long to send its request head; a slower one (or one
+/// that sends nothing) is disconnected. Parked polls have sent theirs.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +40,9 @@ pub enum StartupError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] OpenError),
+    /// The access-control file is invalid or unreadable.
+    #[error(transparent)]
+    Auth(#[from] AuthFileError),
     /// Options out of range or contradicting each other.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
@@ -65,6 +74,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     shutdown: Shutdown,
+    access: Access,
     _pruner: PrunerGuard,
 }
 
@@ -87,14 +97,22 @@ impl Application {
         store: Arc<dyn ChatStore>,
     ) -> Result<Self, StartupError> {
         let poll_limits = config.poll_limits()?;
+        let access = Access::load(config.auth_file.clone())?;
         let shutdown = Shutdown::default();
+        let metrics = Metrics::new();
         let state = web::Data::new(AppState {
-            store: Arc::clone(&store),
+            store: MeteredStore::wrap(Arc::clone(&store), metrics.store_duration.clone()),
             poll_limits,
             max_body_bytes: config.max_body_bytes,
             body_timeout: Duration::from_secs(config.body_timeout),
             shutdown: shutdown.0.clone(),
             page_json: SerialisedCache::new(CACHED_PAGES),
+            access: access.clone(),
+            parked: ParkedSlots::new(config.max_parked(), metrics.parked.clone()),
+            post_limiter: config
+                .post_rate
+                .map(|rate| PostLimiter::new(rate, config.trust_forwarded_for)),
+            metrics,
         });
         let bind_error = |source| StartupError::Bind {
             addr: config.addr.clone(),
@@ -103,6 +121,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(metrics::record_request))
                 .wrap(from_fn(telemetry::log_request))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
@@ -119,6 +138,7 @@ impl Application {
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         .shutdown_signal(shutdown.0.clone().cancelled_owned());
         if let Some(workers) = config.workers {
             server = server.workers(workers.get());
@@ -128,12 +148,20 @@ impl Application {
             .addrs()
             .first()
             .ok_or_else(|| bind_error(io::Error::other("the address resolved to nothing")))?;
+        if !access.is_on() && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "listening beyond this machine with access control off: anyone who can \
+                 reach it may read and post (see --auth-file)"
+            );
+        }
         // Only once the socket is bound: a failed start leaves nothing running.
         let pruner = pruning::spawn(store, config.retention());
         Ok(Self {
             server: server.run(),
             addr,
             shutdown,
+            access,
             _pruner: pruner,
         })
     }
@@ -152,6 +180,11 @@ impl Application {
     /// A handle that stops the server gracefully.
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
+    }
+
+    /// The access-control rules, to reload them (on SIGHUP).
+    pub fn access(&self) -> Access {
+        self.access.clone()
     }
 
     /// Serves until the shutdown handle fires and in-flight requests are done.

@@ -8,12 +8,15 @@ use chat_core::ChatStore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::auth::Access;
 use crate::config::PollLimits;
 use crate::serialised::SerialisedCache;
 
 /// How many recent pages' JSON the long-poll handlers keep: each is the
 /// answer one commit gives every poll it wakes.
 pub(crate) const CACHED_PAGES: usize = 256;
+use crate::limits::{ParkedSlots, PostLimiter};
+use crate::metrics::Metrics;
 
 /// The state behind `web::Data<AppState>`.
 #[derive(Debug)]
@@ -30,4 +33,12 @@ pub(crate) struct AppState {
     pub shutdown: CancellationToken,
     /// Recent pages as JSON, by their first and last ids.
     pub page_json: SerialisedCache<(Uuid, Uuid)>,
+    /// Who may do what (`--auth-file`); reloadable.
+    pub access: Access,
+    /// Slots for requests that wait (`--max-parked`).
+    pub parked: Arc<ParkedSlots>,
+    /// Posts per client (`--post-rate`), when limited.
+    pub post_limiter: Option<PostLimiter>,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
 use tracing_subscriber::EnvFilter;
 
 /// Installs a stderr subscriber filtered by `RUST_LOG` (default `info`);
@@ -20,7 +21,8 @@ pub fn init_subscriber() {
         .try_init();
 }
 
-/// Logs method, path, status and duration of every request.
+/// Logs method, path (never the query, which may hold `access_token`),
+/// status, duration and the token's name (never the token) of every request.
 pub(crate) async fn log_request(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -32,10 +34,16 @@ pub(crate) async fn log_request(
     let method = request.method().clone();
     let path = request.path().to_owned();
     let response = next.call(request).await?;
+    let token = response
+        .request()
+        .extensions()
+        .get::<crate::auth::Caller>()
+        .and_then(|caller| caller.name().map(str::to_owned));
     tracing::info!(
         %method,
         %path,
         status = response.status().as_u16(),
+        token = token.as_deref().unwrap_or("-"),
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );

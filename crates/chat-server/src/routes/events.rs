@@ -9,6 +9,7 @@ use chat_core::store::RoomFeed;
 use chat_core::{ReadQuery, RoomName};
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::poll_params::parse_cursor;
 use crate::sse::{self, EventCache};
 use crate::state::AppState;
@@ -20,20 +21,24 @@ const LAST_EVENT_ID: &str = "Last-Event-ID";
 
 /// `GET /events`.
 pub(crate) async fn get_general(
+    caller: Caller,
     request: HttpRequest,
     state: web::Data<AppState>,
     cache: web::Data<EventCache>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read(RoomName::general().as_str())?;
     events(RoomName::general(), &request, &state, cache).await
 }
 
 /// `GET /rooms/{room}/events`.
 pub(crate) async fn get_room(
+    caller: Caller,
     room: web::Path<String>,
     request: HttpRequest,
     state: web::Data<AppState>,
     cache: web::Data<EventCache>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read(&room)?;
     events(RoomName::parse(&room)?, &request, &state, cache).await
 }
 
@@ -43,9 +48,12 @@ async fn events(
     state: &AppState,
     cache: web::Data<EventCache>,
 ) -> Result<HttpResponse, ApiError> {
+    let start = start(request)?;
+    // An open stream waits like a parked poll, and counts as one.
+    let slot = state.parked.try_acquire().ok_or(ApiError::Overloaded)?;
     let limit = sse::page_limit(state.max_body_bytes);
     let store = Arc::clone(&state.store);
-    let feed = match start(request)? {
+    let feed = match start {
         Some(cursor) => RoomFeed::new(store, room, ReadQuery::After { cursor, limit }),
         None => RoomFeed::after_newest(store, room, limit).await?,
     };
@@ -54,6 +62,7 @@ async fn events(
         cache.into_inner(),
         state.poll_limits.ping_interval,
         state.shutdown.clone(),
+        slot,
     );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")

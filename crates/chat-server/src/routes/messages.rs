@@ -11,6 +11,7 @@ use chat_core::{IdempotencyKey, Message, NewMessage, RoomName, ValidationError};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
+use crate::auth::Caller;
 use crate::poll_params::PollParams;
 use crate::state::AppState;
 use crate::ApiError;
@@ -27,52 +28,65 @@ const MAX_POLL_TIMEOUT: &str = "Chat-Max-Poll-Timeout";
 
 /// `POST /messages`.
 pub(crate) async fn post_general(
+    caller: Caller,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    post(RoomName::general(), &request, payload, &state).await
+    caller.may_write(RoomName::general().as_str())?;
+    post(RoomName::general(), &caller, &request, payload, &state).await
 }
 
 /// `POST /rooms/{room}/messages`.
 pub(crate) async fn post_room(
+    caller: Caller,
     room: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    post(RoomName::parse(&room)?, &request, payload, &state).await
+    caller.may_write(&room)?;
+    post(RoomName::parse(&room)?, &caller, &request, payload, &state).await
 }
 
 /// `GET /messages`.
 pub(crate) async fn get_general(
+    caller: Caller,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read(RoomName::general().as_str())?;
     get(RoomName::general(), &request, &state).await
 }
 
 /// `GET /rooms/{room}/messages`.
 pub(crate) async fn get_room(
+    caller: Caller,
     room: web::Path<String>,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read(&room)?;
     get(RoomName::parse(&room)?, &request, &state).await
 }
 
+/// Posts for a caller already allowed to write into `room`.
 async fn post(
     room: RoomName,
+    caller: &Caller,
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(limiter) = &state.post_limiter {
+        limiter.check(request, caller)?;
+    }
     if !is_json(request) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let key = idempotency_key(request)?;
     let bytes = read_body(request, payload, state.max_body_bytes, state.body_timeout).await?;
-    let mut message = parse_submission(&bytes)?;
+    let mut message = caller.attribute(parse_submission(&bytes)?)?;
     if let Some(key) = key {
         message = message.with_idempotency_key(key);
     }
@@ -82,6 +96,7 @@ async fn post(
             .insert_header((IDEMPOTENT_REPLAYED, "true"))
             .json(appended.message));
     }
+    state.metrics.posted.inc();
     Ok(HttpResponse::Created().json(appended.message))
 }
 
@@ -91,14 +106,21 @@ async fn get(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let params = PollParams::parse(request.query_string(), &state.poll_limits)?;
-    let page = wait_for_page(
-        &state.store,
-        &room,
-        params.query,
-        params.wait,
-        state.shutdown.cancelled(),
-    )
-    .await?;
+    let mut page = state.store.read(&room, params.query).await?;
+    if page.messages.is_empty() && !params.wait.is_zero() {
+        // Only a request that would wait needs a slot: past --max-parked
+        // it is refused, while reads that answer at once go on.
+        let _slot = state.parked.try_acquire().ok_or(ApiError::Overloaded)?;
+        page = wait_for_page(
+            &state.store,
+            &room,
+            params.query,
+            params.wait,
+            state.shutdown.cancelled(),
+        )
+        .await?;
+        state.metrics.observe_wakeup(&page);
+    }
     let mut response = HttpResponse::Ok();
     response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
     response.insert_header((MAX_POLL_TIMEOUT, state.poll_limits.max_timeout_secs));

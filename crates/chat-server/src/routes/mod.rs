@@ -4,6 +4,7 @@ mod events;
 mod fallback;
 mod health;
 mod messages;
+mod metrics;
 mod page;
 
 use actix_web::web;
@@ -11,6 +12,22 @@ use actix_web::web;
 use crate::sse::EventCache;
 
 pub(crate) use fallback::not_found;
+
+/// Every path the server serves, with the methods it takes there: what
+/// `docs/openapi.yaml` must describe (the `openapi` test compares the two
+/// and probes the server for each). Add a line with every new route.
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/", &["GET"]),
+    ("/app.js", &["GET"]),
+    ("/app.css", &["GET"]),
+    ("/favicon.svg", &["GET"]),
+    ("/messages", &["GET", "POST"]),
+    ("/rooms/{room}/messages", &["GET", "POST"]),
+    ("/events", &["GET"]),
+    ("/rooms/{room}/events", &["GET"]),
+    ("/healthz", &["GET"]),
+    ("/metrics", &["GET"]),
+];
 
 /// Registers every route of the contract, and the browser page.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
@@ -43,6 +60,11 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/healthz")
                 .route(web::get().to(health::healthz))
+                .default_service(fallback::method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics::metrics))
                 .default_service(fallback::method_not_allowed("GET")),
         );
 }

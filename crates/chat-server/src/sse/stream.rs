@@ -13,6 +13,7 @@ use futures_util::Stream;
 use tokio_util::sync::CancellationToken;
 
 use super::event::{EventCache, PING, RETRY, TRUNCATED};
+use crate::limits::ParkedPermit;
 
 /// The response body of an event stream following `feed`. It reads the next
 /// page only when polled for more bytes, so a client that does not read
@@ -22,12 +23,14 @@ pub(crate) fn event_stream(
     cache: Arc<EventCache>,
     ping_interval: Duration,
     shutdown: CancellationToken,
+    slot: ParkedPermit,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let source = Source {
         feed,
         cache,
         ping_interval,
         shutdown,
+        _slot: slot,
         queued: VecDeque::from([Queued::Fixed(RETRY)]),
     };
     futures_util::stream::unfold(source, |mut source| async move {
@@ -50,6 +53,8 @@ struct Source {
     ping_interval: Duration,
     shutdown: CancellationToken,
     queued: VecDeque<Queued>,
+    /// Counts the open stream against `--max-parked` while it lives.
+    _slot: ParkedPermit,
 }
 
 impl Source {

@@ -6,13 +6,17 @@
 mod common;
 mod helpers;
 
+mod access;
 mod concurrency;
 mod disconnect;
 mod errors;
 mod events;
 mod health;
 mod idempotency;
+mod limits;
 mod long_poll;
+mod metrics;
+mod openapi;
 mod read;
 mod retention;
 mod shutdown;
