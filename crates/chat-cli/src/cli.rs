@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use reqwest::Url;
 use uuid::Uuid;
 
-use crate::client::DEFAULT_LONG_POLL_SECS;
+use crate::client::{BearerToken, DEFAULT_LONG_POLL_SECS};
 
 /// Where `chat-server` listens by default.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
@@ -61,6 +61,18 @@ pub struct Target {
         value_parser = parse_room
     )]
     pub room: Option<RoomName>,
+
+    /// Access token, sent as `Authorization: Bearer <TOKEN>` with every
+    /// request (for a server started with --auth-file) [default: none].
+    #[arg(
+        long,
+        global = true,
+        env = "CHAT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = BearerToken::parse
+    )]
+    pub token: Option<BearerToken>,
 }
 
 /// The subcommands.
@@ -84,7 +96,9 @@ pub struct SendArgs {
     #[arg(value_name = "BODY", value_parser = NonEmptyStringValueParser::new())]
     pub body: String,
 
-    /// Author to post as (1 to 64 characters) [default: anonymous].
+    /// Author to post as (1 to 64 characters); omit for no author (stored as
+    /// null, shown by tail as "(no author)"). With --token the server stores
+    /// the token's name, and refuses another author.
     #[arg(long, env = "CHAT_AUTHOR", value_name = "NAME", value_parser = parse_author)]
     pub author: Option<String>,
 
@@ -114,8 +128,11 @@ pub struct TailArgs {
     pub after: Option<Uuid>,
 
     /// Resume after the id stored in this file when it exists (then -n is
-    /// ignored), and store in it the id of every message printed, so that the
-    /// next run continues exactly where this one stopped.
+    /// ignored), and store in it, after each page of messages is printed,
+    /// the id of the last one: the next run continues from there, printing
+    /// again at most the page a crash interrupted, never skipping one. The
+    /// file also names the server and room, and a file written for another
+    /// one is refused.
     #[arg(long, value_name = "PATH")]
     pub cursor_file: Option<PathBuf>,
 
@@ -205,6 +222,9 @@ mod tests {
                 "x",
             ],
             &["tail", "--after", &Uuid::nil().to_string(), "-n", "3"],
+            &["--token", "", "tail"],
+            &["--token", "two words", "tail"],
+            &["--token", "caf\u{e9}", "tail"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
@@ -218,6 +238,24 @@ mod tests {
             ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
         );
         assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn the_token_is_a_global_option() {
+        let cli = parse(&["send", "--token", "s3cr3t", "hi"]).unwrap();
+        assert!(cli.target.token.is_some());
+        assert!(parse(&["tail"]).unwrap().target.token.is_none());
+    }
+
+    #[test]
+    fn send_help_claims_no_default_author() {
+        let help = Cli::command()
+            .find_subcommand_mut("send")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("omit for no author"), "{help}");
+        assert!(!help.contains("default: anonymous"), "{help}");
     }
 
     #[test]

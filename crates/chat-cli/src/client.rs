@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use chat_core::{Message, RoomName};
-use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, StatusCode, Url};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
+
+use crate::client_error::{Access, ClientError, ErrorBody, Refusal};
 
 /// Seconds a long poll asks the server to wait unless told otherwise (the
 /// contract allows 0 to 60).
@@ -30,12 +32,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// reached yet.
 const HISTORY_TRUNCATED: &str = "chat-history-truncated";
 
+/// Names a POST, so that the server stores it once however often it is sent.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// Talks to one room of one server.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The server's base URL, without query or fragment, ending in `/`.
+    server: Url,
+    /// The room; `general` when the default room is used.
+    room: RoomName,
     /// `/messages`, or `/rooms/{room}/messages`, under the server's base URL.
     messages: Url,
+    /// Whether every request carries a token.
+    token_sent: bool,
 }
 
 /// Which page of a room to read; the answer is always oldest first.
@@ -68,54 +79,27 @@ pub struct Page {
     pub truncated: bool,
 }
 
-/// Why a request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The HTTP client could not be set up (e.g. no TLS support available).
-    #[error("cannot set up the HTTP client: {}", root_cause(.0))]
-    Setup(reqwest::Error),
-    /// No answer: the server is down, unreachable, or the connection broke.
-    #[error("request to {url} failed: {}", root_cause(.error))]
-    Network {
-        /// What was requested.
-        url: Url,
-        /// The underlying failure; only its root cause is shown, since the
-        /// layers above it repeat the URL.
-        error: reqwest::Error,
-    },
-    /// The server refused the request with the contract's JSON error.
-    #[error("{message} ({code}, HTTP {})", .status.as_u16())]
-    Api {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The machine-readable code, e.g. `payload_too_large`.
-        code: String,
-        /// The server's explanation.
-        message: String,
-    },
-    /// An error status without the contract's JSON body, e.g. from a proxy.
-    #[error("the server answered HTTP {status}")]
-    Status {
-        /// The HTTP status.
-        status: StatusCode,
-    },
-    /// A success status with a body that is not what the contract promises.
-    #[error("the server's answer is not valid: {0}")]
-    InvalidAnswer(#[source] serde_json::Error),
-}
+/// An access token, checked and ready to go into the `Authorization`
+/// header; its `Debug` form does not show it.
+#[derive(Debug, Clone)]
+pub struct BearerToken(HeaderValue);
 
-impl ClientError {
-    /// True when the same request may succeed later: the server is
-    /// unreachable, restarting, overloaded or failing for a while. Anything
-    /// else (a 4xx, a malformed answer) would fail the same way again.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Network { .. } => true,
-            Self::Api { status, .. } | Self::Status { status } => {
-                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
-            }
-            Self::Setup(_) | Self::InvalidAnswer(_) => false,
+impl BearerToken {
+    /// Accepts a token of visible ASCII characters (what `chat-server token
+    /// new` prints), the only ones a header can carry unambiguously.
+    pub fn parse(token: &str) -> Result<Self, String> {
+        if token.is_empty() {
+            return Err("a token cannot be empty".to_owned());
         }
+        if let Some(bad) = token.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(format!(
+                "a token is made of visible ASCII characters, without spaces; it contains {bad:?}"
+            ));
+        }
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|error| format!("not a valid token: {error}"))?;
+        value.set_sensitive(true);
+        Ok(Self(value))
     }
 }
 
@@ -127,38 +111,61 @@ struct Submission<'a> {
     author: Option<&'a str>,
 }
 
-/// The contract's error body.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    message: String,
-}
-
 impl Client {
     /// A client for `room` (the server's default room when `None`) on the
-    /// server at `server`.
-    pub fn new(server: &Url, room: Option<&RoomName>) -> Result<Self, ClientError> {
+    /// server at `server`, sending `token` with every request.
+    pub fn new(
+        server: &Url,
+        room: Option<&RoomName>,
+        token: Option<&BearerToken>,
+    ) -> Result<Self, ClientError> {
+        let mut headers = HeaderMap::new();
+        if let Some(BearerToken(value)) = token {
+            headers.insert(AUTHORIZATION, value.clone());
+        }
         let http = reqwest::Client::builder()
             .user_agent(concat!("chat-cli/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(ClientError::Setup)?;
+        let server = base_url(server);
         Ok(Self {
             http,
-            messages: messages_url(server, room),
+            messages: messages_url(&server, room),
+            server,
+            room: room.cloned().unwrap_or_else(RoomName::general),
+            token_sent: token.is_some(),
         })
     }
 
-    /// Posts one message and returns it as stored. Never retried: a POST
-    /// whose answer was lost may have been stored, and a retry would post it
-    /// twice.
-    pub async fn post(&self, body: &str, author: Option<&str>) -> Result<Message, ClientError> {
+    /// The server's base URL, normalised: without query or fragment, ending
+    /// in `/`, so `http://h:8080` and `http://h:8080/` are one server.
+    pub fn server(&self) -> &Url {
+        &self.server
+    }
+
+    /// The room, `general` for the default room.
+    pub fn room(&self) -> &RoomName {
+        &self.room
+    }
+
+    /// Posts one message under `idempotency_key` and returns it as stored:
+    /// a `201`, or the `200` replay of the message a previous attempt with
+    /// the same key stored. Sending the same key again is therefore safe.
+    pub async fn post(
+        &self,
+        body: &str,
+        author: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<Message, ClientError> {
         let request = self
             .http
             .post(self.messages.clone())
+            .header(IDEMPOTENCY_KEY, idempotency_key)
             .json(&Submission { body, author });
-        let (_, message) = self.send(request).await?;
+        let (_, message) = self.send(request, Access::Post).await?;
         Ok(message)
     }
 
@@ -183,7 +190,7 @@ impl Client {
                 ])
                 .timeout(Duration::from_secs(wait_secs) + LONG_POLL_GRACE),
         };
-        let (headers, messages) = self.send(request).await?;
+        let (headers, messages) = self.send(request, Access::Read).await?;
         let truncated = headers
             .get(HISTORY_TRUNCATED)
             .and_then(|value| value.to_str().ok())
@@ -199,6 +206,7 @@ impl Client {
     async fn send<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
+        access: Access,
     ) -> Result<(HeaderMap, T), ClientError> {
         let network = |error| ClientError::Network {
             url: self.messages.clone(),
@@ -214,24 +222,35 @@ impl Client {
             let answer = serde_json::from_slice(&bytes).map_err(ClientError::InvalidAnswer)?;
             return Ok((headers, answer));
         }
-        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => ClientError::Api {
-                status,
-                code: body.error,
-                message: body.message,
-            },
-            Err(_) => ClientError::Status { status },
-        })
+        let refusal = Refusal {
+            status,
+            body: serde_json::from_slice::<ErrorBody>(&bytes).ok(),
+        };
+        Err(ClientError::refused(
+            refusal,
+            access,
+            &self.room,
+            self.token_sent,
+        ))
     }
 }
 
-/// `/messages` for the default room (as the contract spells it), otherwise
-/// `/rooms/{room}/messages`, appended to whatever path `server` already has.
-fn messages_url(server: &Url, room: Option<&RoomName>) -> Url {
+/// `server` without query or fragment, its path ending in `/`.
+fn base_url(server: &Url) -> Url {
     let mut url = server.clone();
     url.set_query(None);
     url.set_fragment(None);
     // Always `Ok`: `parse_server` admits only http(s) URLs, which have a path.
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push("");
+    }
+    url
+}
+
+/// `/messages` for the default room (as the contract spells it), otherwise
+/// `/rooms/{room}/messages`, appended to the path of `base` (a [`base_url`]).
+fn messages_url(base: &Url, room: Option<&RoomName>) -> Url {
+    let mut url = base.clone();
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty();
         if let Some(room) = room {
@@ -240,16 +259,6 @@ fn messages_url(server: &Url, room: Option<&RoomName>) -> Url {
         segments.push("messages");
     }
     url
-}
-
-/// The innermost error: for a network failure the useful part ("Connection
-/// refused"), without the wrappers that each restate the request.
-fn root_cause(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]
@@ -262,48 +271,39 @@ mod tests {
 
     #[test]
     fn the_default_room_uses_the_short_path() {
-        let messages = messages_url(&url("http://localhost:8080"), None);
+        let messages = messages_url(&base_url(&url("http://localhost:8080")), None);
         assert_eq!(messages.as_str(), "http://localhost:8080/messages");
     }
 
     #[test]
     fn a_named_room_uses_the_rooms_path_under_any_base_path() {
         let room = RoomName::parse("ops").unwrap();
-        for base in ["http://h/chat", "http://h/chat/", "http://h/chat/?x=1"] {
+        for base in ["http://h/chat", "http://h/chat/", "http://h/chat/?x=1#y"] {
+            let client = Client::new(&url(base), Some(&room), None).unwrap();
             assert_eq!(
-                messages_url(&url(base), Some(&room)).as_str(),
+                client.messages.as_str(),
                 "http://h/chat/rooms/ops/messages",
                 "{base}"
             );
+            assert_eq!(client.server().as_str(), "http://h/chat/", "{base}");
+            assert_eq!(client.room(), &room);
         }
     }
 
     #[test]
-    fn server_errors_are_transient_and_client_errors_are_not() {
-        let api = |status| ClientError::Api {
-            status,
-            code: "x".into(),
-            message: "y".into(),
-        };
-        assert!(api(StatusCode::SERVICE_UNAVAILABLE).is_transient());
-        assert!(ClientError::Status {
-            status: StatusCode::BAD_GATEWAY
-        }
-        .is_transient());
-        assert!(!api(StatusCode::BAD_REQUEST).is_transient());
-        assert!(!api(StatusCode::PAYLOAD_TOO_LARGE).is_transient());
+    fn the_default_room_is_general_on_a_normalised_server() {
+        let client = Client::new(&url("HTTP://Example.COM:80"), None, None).unwrap();
+        assert_eq!(client.server().as_str(), "http://example.com/");
+        assert_eq!(client.room(), &RoomName::general());
     }
 
     #[test]
-    fn api_errors_read_as_the_servers_message_code_and_status() {
-        let error = ClientError::Api {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large".into(),
-            message: "request body is larger than 10000 bytes".into(),
-        };
-        assert_eq!(
-            error.to_string(),
-            "request body is larger than 10000 bytes (payload_too_large, HTTP 413)"
-        );
+    fn a_token_becomes_a_hidden_bearer_header() {
+        let token = BearerToken::parse("s3cr3t_-.~+/=").unwrap();
+        assert_eq!(token.0, "Bearer s3cr3t_-.~+/=");
+        assert!(!format!("{token:?}").contains("s3cr3t"), "{token:?}");
+        for bad in ["", "two words", "tab\there", "caf\u{e9}"] {
+            assert!(BearerToken::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::client::ClientError;
+use crate::client_error::ClientError;
 use crate::cursor_file::CursorFileError;
 
 /// Why a command failed. Its `Display` is the one line shown to the user.
@@ -11,6 +11,14 @@ pub enum CliError {
     /// A request failed for good.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// A request failed in a way that could pass, every time it was tried.
+    #[error("{error} (gave up after {attempts} attempts)")]
+    GaveUp {
+        /// How many times it was sent.
+        attempts: u32,
+        /// The last failure.
+        error: ClientError,
+    },
     /// The cursor file could not be read or written.
     #[error(transparent)]
     CursorFile(#[from] CursorFileError),

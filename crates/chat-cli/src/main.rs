@@ -6,7 +6,8 @@
 //!   server restarts without duplicating or skipping a message.
 //!
 //! Where things live: [`cli`] parses and checks the arguments, [`client`]
-//! speaks the HTTP contract, [`send`] and [`tail`] are the two commands,
+//! speaks the HTTP contract and [`client_error`] explains its failures,
+//! [`send`] and [`tail`] are the two commands, [`retry`] paces their retries,
 //! [`cursor_file`] keeps `tail`'s position between runs, [`output`] formats
 //! and writes, and [`error`] gathers what can go wrong.
 //!
@@ -16,9 +17,11 @@
 
 mod cli;
 mod client;
+mod client_error;
 mod cursor_file;
 mod error;
 mod output;
+mod retry;
 mod send;
 mod tail;
 
@@ -56,7 +59,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let client = Client::new(&cli.target.server, cli.target.room.as_ref())?;
+    let target = &cli.target;
+    let client = Client::new(&target.server, target.room.as_ref(), target.token.as_ref())?;
     let mut out = Output::new();
     match &cli.command {
         Command::Send(args) => send::run(&client, args, &mut out).await,

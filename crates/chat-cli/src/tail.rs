@@ -1,10 +1,17 @@
 //! `chat-cli tail`: print recent messages, then follow the room for ever by
 //! long-polling with `after=<id of the last message printed>`.
 //!
-//! That cursor is the whole state: it only moves once a message is printed,
-//! so after any failure (a network error, a server restart, a 5xx) the next
-//! poll asks again from the same place, and no message is printed twice or
-//! skipped.
+//! Within a run, that cursor is the whole state: it only moves once a page
+//! has been printed, so after any failure (a network error, a server
+//! restart, a 5xx) the next poll asks again from the same place, and no
+//! message is printed twice or skipped.
+//!
+//! Across runs (`--cursor-file`) printing is at least once: each page is
+//! printed (flushed, and synced to disk when standard output is a regular
+//! file) before the cursor file is saved, once per page, with the id of the
+//! last message printed. A run killed between the two prints that page again
+//! next time, at most [`PAGE_LIMIT`] messages, each recognisable by its id;
+//! no message is ever skipped. (Saving first would lose the page instead.)
 
 use std::time::Duration;
 
@@ -13,23 +20,22 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::cli::TailArgs;
-use crate::client::{Client, ClientError, Page, Query};
+use crate::client::{Client, Page, Query};
+use crate::client_error::ClientError;
 use crate::cursor_file::CursorFile;
 use crate::error::CliError;
 use crate::output::{self, Output};
+use crate::retry::Backoff;
 
 /// Most messages asked for in one poll.
 const PAGE_LIMIT: u16 = 100;
 
-/// Wait before the first retry after a failure.
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
-
-/// Longest wait between retries, so a restarted server is noticed quickly.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
-
 /// Prints the room as `args` asks until `--count` is reached, or for ever.
 pub async fn run(client: &Client, args: &TailArgs, out: &mut Output) -> Result<(), CliError> {
-    let cursor_file = args.cursor_file.clone().map(CursorFile::new);
+    let cursor_file = args
+        .cursor_file
+        .clone()
+        .map(|path| CursorFile::new(path, client.server(), client.room()));
     let saved = match &cursor_file {
         Some(file) => file.load()?,
         None => None,
@@ -60,13 +66,11 @@ pub async fn run(client: &Client, args: &TailArgs, out: &mut Output) -> Result<(
                 .map_or(Uuid::nil(), |message| message.id);
             started_in_empty_room = newest.is_nil();
             let skip = page.messages.len().saturating_sub(args.recent.into());
-            if tail.print_all(&page.messages[skip..])? == Flow::Done {
+            // The newest id is stored even when nothing was printed, so that
+            // a run stopped before any message arrives still resumes from
+            // here.
+            if tail.print_page(&page.messages[skip..], Some(newest))? == Flow::Done {
                 return Ok(());
-            }
-            // Stored even when nothing was printed, so that a run stopped
-            // before any message arrives still resumes from here.
-            if let Some(file) = &tail.cursor_file {
-                file.save(newest)?;
             }
             newest
         }
@@ -87,11 +91,12 @@ pub async fn run(client: &Client, args: &TailArgs, out: &mut Output) -> Result<(
                  read; some are missing",
             );
         }
-        if tail.print_all(&page.messages)? == Flow::Done {
+        let last = page.messages.last().map(|message| message.id);
+        if tail.print_page(&page.messages, last)? == Flow::Done {
             return Ok(());
         }
-        if let Some(last) = page.messages.last() {
-            cursor = last.id;
+        if let Some(last) = last {
+            cursor = last;
         }
     }
 }
@@ -162,9 +167,31 @@ impl Tail<'_> {
         }
     }
 
-    /// Prints `messages` in order, recording each in the cursor file, and
-    /// stops early once `--count` is reached.
-    fn print_all(&mut self, messages: &[Message]) -> Result<Flow, CliError> {
+    /// Prints `messages` in order, stopping early once `--count` is
+    /// reached, then saves one cursor: `resume_after` when every message was
+    /// printed (the starting point of `-n 0` lies past a page printing
+    /// none), else the id of the last one printed, even when a later write
+    /// failed, since that one did reach standard output.
+    fn print_page(
+        &mut self,
+        messages: &[Message],
+        resume_after: Option<Uuid>,
+    ) -> Result<Flow, CliError> {
+        let mut printed = 0;
+        let outcome = self.print_each(messages, &mut printed);
+        let cursor = match outcome {
+            Ok(Flow::Continue) => resume_after,
+            _ => printed.checked_sub(1).map(|last| messages[last].id),
+        };
+        if let Some(cursor) = cursor {
+            self.save(cursor)?;
+        }
+        outcome
+    }
+
+    /// Prints `messages` in order, counting them in `printed`, until
+    /// `--count` is reached.
+    fn print_each(&mut self, messages: &[Message], printed: &mut usize) -> Result<Flow, CliError> {
         for message in messages {
             if self.json {
                 self.out.json(message)
@@ -172,9 +199,7 @@ impl Tail<'_> {
                 self.out.line(output::human(message))
             }
             .map_err(CliError::Stdout)?;
-            if let Some(file) = &self.cursor_file {
-                file.save(message.id)?;
-            }
+            *printed += 1;
             if let Some(remaining) = &mut self.remaining {
                 *remaining -= 1;
                 if *remaining == 0 {
@@ -184,44 +209,146 @@ impl Tail<'_> {
         }
         Ok(Flow::Continue)
     }
-}
 
-/// Capped exponential backoff: 100 ms, 200 ms, 400 ms, ... up to 5 s, back to
-/// 100 ms after a success.
-#[derive(Debug)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        Self {
-            next: FIRST_RETRY_DELAY,
+    /// Stores `cursor` in the cursor file, if there is one, once what was
+    /// printed is on disk: a power cut must not keep the cursor and lose the
+    /// lines it stands for.
+    fn save(&self, cursor: Uuid) -> Result<(), CliError> {
+        if let Some(file) = &self.cursor_file {
+            self.out.sync().map_err(CliError::Stdout)?;
+            file.save(cursor)?;
         }
-    }
-
-    /// The wait before the next attempt; each call doubles the one after.
-    fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (delay * 2).min(MAX_RETRY_DELAY);
-        delay
-    }
-
-    fn reset(&mut self) {
-        self.next = FIRST_RETRY_DELAY;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::io::{self, Write};
+    use std::path::PathBuf;
+    use std::rc::Rc;
+
+    use chat_core::RoomName;
+    use reqwest::Url;
+
     use super::*;
 
+    /// Standard output for a test: at each message (each flush), notes what
+    /// the cursor file holds; refuses to write once `capacity` messages have
+    /// been written.
+    #[derive(Clone)]
+    struct Observer {
+        cursor: PathBuf,
+        capacity: usize,
+        seen: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl Write for Observer {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.seen.borrow().len() == self.capacity {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            let content = std::fs::read_to_string(&self.cursor).unwrap_or_default();
+            self.seen.borrow_mut().push(content);
+            Ok(())
+        }
+    }
+
+    fn message(id: u128) -> Message {
+        Message {
+            id: Uuid::from_u128(id),
+            room: RoomName::general(),
+            created_at: chrono::Utc::now(),
+            author: None,
+            body: format!("m{id}"),
+        }
+    }
+
+    /// Prints `page` with `--count` `count` into an [`Observer`] of
+    /// `capacity` messages, starting from a cursor file that holds id 100.
+    /// Returns the outcome, what the file held as each message was printed,
+    /// and what it holds in the end.
+    fn print(
+        page: &[Message],
+        resume_after: Option<Uuid>,
+        count: Option<u64>,
+        capacity: usize,
+    ) -> (Result<Flow, CliError>, Vec<String>, Option<Uuid>) {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("cursor");
+        let server = Url::parse("http://127.0.0.1:9/").unwrap();
+        let file = CursorFile::new(path.clone(), &server, &RoomName::general());
+        file.save(Uuid::from_u128(100)).unwrap();
+        let client = Client::new(&server, None, None).unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut out = Output::to(Observer {
+            cursor: path,
+            capacity,
+            seen: Rc::clone(&seen),
+        });
+        let mut tail = Tail {
+            client: &client,
+            out: &mut out,
+            json: true,
+            cursor_file: Some(file.clone()),
+            remaining: count,
+            backoff: Backoff::new(),
+            outage_reported: false,
+        };
+        let outcome = tail.print_page(page, resume_after);
+        let seen = seen.borrow().clone();
+        (outcome, seen, file.load().unwrap())
+    }
+
     #[test]
-    fn the_backoff_doubles_up_to_its_cap_and_resets() {
-        let mut backoff = Backoff::new();
-        let delays: Vec<u128> = (0..8).map(|_| backoff.next_delay().as_millis()).collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), FIRST_RETRY_DELAY);
+    fn a_page_is_printed_in_full_before_its_cursor_is_saved_once() {
+        let page = [message(1), message(2), message(3)];
+        let (outcome, seen, saved) = print(&page, Some(page[2].id), None, usize::MAX);
+        assert_eq!(outcome.unwrap(), Flow::Continue);
+        assert_eq!(seen.len(), 3);
+        let before = Uuid::from_u128(100).to_string();
+        for content in &seen {
+            assert!(
+                content.contains(&before),
+                "saved during the page: {content}"
+            );
+        }
+        assert_eq!(saved, Some(page[2].id));
+    }
+
+    #[test]
+    fn count_stops_within_a_page_and_saves_the_last_message_printed() {
+        let page = [message(1), message(2), message(3)];
+        let (outcome, seen, saved) = print(&page, Some(page[2].id), Some(2), usize::MAX);
+        assert_eq!(outcome.unwrap(), Flow::Done);
+        assert_eq!(seen.len(), 2);
+        assert_eq!(saved, Some(page[1].id));
+    }
+
+    #[test]
+    fn a_failed_write_saves_the_messages_printed_before_it() {
+        let page = [message(1), message(2), message(3)];
+        let (outcome, seen, saved) = print(&page, Some(page[2].id), None, 2);
+        assert!(outcome.unwrap_err().is_closed_stdout());
+        assert_eq!(seen.len(), 2);
+        assert_eq!(saved, Some(page[1].id));
+        let (outcome, _, saved) = print(&page, Some(page[2].id), None, 0);
+        assert!(outcome.is_err());
+        assert_eq!(saved, Some(Uuid::from_u128(100)), "nothing was printed");
+    }
+
+    #[test]
+    fn a_page_printing_nothing_saves_where_following_starts() {
+        let (outcome, seen, saved) = print(&[], Some(Uuid::from_u128(9)), None, usize::MAX);
+        assert_eq!(outcome.unwrap(), Flow::Continue);
+        assert!(seen.is_empty());
+        assert_eq!(saved, Some(Uuid::from_u128(9)));
+        let (_, _, unchanged) = print(&[], None, None, usize::MAX);
+        assert_eq!(unchanged, Some(Uuid::from_u128(100)));
     }
 }

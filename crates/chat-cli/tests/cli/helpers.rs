@@ -119,6 +119,7 @@ pub fn chat_cli(server: &str) -> Command {
         .env_remove("CHAT_SERVER")
         .env_remove("CHAT_ROOM")
         .env_remove("CHAT_AUTHOR")
+        .env_remove("CHAT_TOKEN")
         .env("NO_PROXY", "127.0.0.1")
         .args(["--server", server])
         .stdin(Stdio::null())

@@ -7,14 +7,13 @@ use std::time::Duration;
 use chat_core::store::{Retention, StoreOptions};
 use chat_core::{ManualClock, Message, NewMessage, RoomName};
 use chrono::{TimeDelta, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::helpers::{
-    chat_cli, memory_store, read_all, spawn_configured_server, spawn_server, spawn_server_with,
-    wait_for_file, Running, PATIENCE,
+    chat_cli, memory_store, read_all, run, spawn_configured_server, spawn_server,
+    spawn_server_with, wait_for_file, Running, PATIENCE,
 };
+use crate::scripted::{message_json, Reply, ScriptedServer};
 
 fn ids(messages: &[Message]) -> Vec<Uuid> {
     messages.iter().map(|message| message.id).collect()
@@ -35,8 +34,8 @@ async fn tail_prints_recent_history_then_follows_new_messages_one_line_each() {
     server.post("/messages", "fresh", Some("alice")).await;
     let third = tail.next_line().await;
 
-    assert!(first.ends_with(r" anonymous: second\nline"), "{first}");
-    assert!(second.ends_with(" anonymous: third"), "{second}");
+    assert!(first.ends_with(r" (no author): second\nline"), "{first}");
+    assert!(second.ends_with(" (no author): third"), "{second}");
     assert!(third.ends_with(" alice: fresh"), "{third}");
     let time = first.split(' ').next().unwrap_or_default();
     assert!(
@@ -169,8 +168,112 @@ async fn tail_cursor_file_resumes_exactly_where_the_previous_run_stopped() {
     let everything = server.messages("/messages").await;
     let printed: Vec<Message> = first.into_iter().chain(second).collect();
     assert_eq!(printed, everything);
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cursor).expect("cursor file"))
+            .expect("a JSON cursor file");
+    let expected = serde_json::json!({
+        "server": format!("{}/", server.url),
+        "room": "general",
+        "after": everything[3].id,
+    });
+    assert_eq!(stored, expected);
+}
+
+#[tokio::test]
+async fn tail_refuses_a_cursor_file_written_for_another_room_or_server() {
+    let server = spawn_server();
+    let other_server = spawn_server();
+    let posted = server.post("/rooms/ops/messages", "ops news", None).await;
+    server.post_general("general news").await;
+    other_server.post_general("elsewhere").await;
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let cursor = directory.path().join("cursor");
+    let mut command = chat_cli(&server.url);
+    command.args([
+        "--room",
+        "ops",
+        "tail",
+        "--json",
+        "--count",
+        "1",
+        "--cursor-file",
+    ]);
+    command.arg(&cursor);
+    let mut first_run = Running::spawn(command);
+    assert_eq!(first_run.next_messages(1).await, [posted]);
+    // The cursor is saved once the message is printed, so wait for the exit.
+    assert!(first_run.finish().await.status.success());
+    let written = std::fs::read(&cursor).expect("cursor file");
+
+    for (url, room) in [(&server.url, "general"), (&other_server.url, "ops")] {
+        let mut command = chat_cli(url);
+        command.args(["--room", room, "tail", "--count", "1", "--cursor-file"]);
+        command.arg(&cursor);
+        let finished = run(command, "").await;
+        let line = finished.single_error_line(1);
+        assert!(
+            line.contains(&format!(
+                "is for room ops on {}/, not room {room}",
+                server.url
+            )),
+            "{line}"
+        );
+        assert!(finished.stdout.is_empty(), "{finished:?}");
+        assert_eq!(std::fs::read(&cursor).expect("cursor file"), written);
+    }
+}
+
+#[tokio::test]
+async fn tail_resumes_from_a_cursor_file_that_holds_only_an_id() {
+    let server = spawn_server();
+    let mut posted = Vec::new();
+    for body in ["one", "two", "three"] {
+        posted.push(server.post_general(body).await);
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let cursor = directory.path().join("cursor");
+    std::fs::write(&cursor, format!("{}\n", posted[0].id)).expect("old cursor file");
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--count", "2", "--cursor-file"]);
+    command.arg(&cursor);
+
+    let mut tail = Running::spawn(command);
+
+    assert_eq!(tail.next_messages(2).await, posted[1..]);
+    assert!(tail.finish().await.status.success());
     let stored = std::fs::read_to_string(&cursor).expect("cursor file");
-    assert_eq!(stored.trim(), everything[3].id.to_string());
+    assert!(stored.contains(&posted[2].id.to_string()), "{stored}");
+    assert!(stored.contains(r#""room":"general""#), "{stored}");
+}
+
+#[tokio::test]
+async fn tail_escapes_characters_that_would_disguise_a_line_but_json_keeps_them() {
+    let server = spawn_server();
+    let body = "pay \u{202E}1337\u{202C} now\u{200B}!";
+    let posted = server.post("/messages", body, Some("bo\u{2066}b")).await;
+    let text = |json: bool| {
+        let mut command = chat_cli(&server.url);
+        command.args(["tail", "--count", "1"]);
+        if json {
+            command.arg("--json");
+        }
+        run(command, "")
+    };
+
+    let human = text(false).await;
+    let json = text(true).await;
+
+    assert!(human.status.success(), "{human:?}");
+    assert!(
+        human
+            .stdout
+            .trim_end()
+            .ends_with(r" bo\u{2066}b: pay \u{202e}1337\u{202c} now\u{200b}!"),
+        "{human:?}"
+    );
+    assert!(human.stdout.is_ascii(), "{human:?}");
+    let parsed: Message = serde_json::from_str(json.stdout.trim()).expect("JSON");
+    assert_eq!(parsed, posted);
 }
 
 #[tokio::test]
@@ -279,20 +382,17 @@ async fn tail_ends_with_the_servers_message_on_a_client_error() {
 
 #[tokio::test]
 async fn tail_retries_a_server_error_like_a_network_error() {
-    let message = serde_json::json!({
-        "id": Uuid::from_u128(7),
-        "room": "general",
-        "created_at": "2026-11-28T21:21:14.123456Z",
-        "author": null,
-        "body": "made it",
-    });
-    let unavailable = r#"{"error":"store_unavailable","message":"try again later"}"#;
-    let url = canned_server(vec![
-        ("503 Service Unavailable", unavailable.to_owned()),
-        ("200 OK", serde_json::json!([message]).to_string()),
+    let message = message_json(7, "made it");
+    let server = ScriptedServer::start(vec![
+        Reply::error(
+            "503 Service Unavailable",
+            "store_unavailable",
+            "try again later",
+        ),
+        Reply::json("200 OK", serde_json::json!([message]).to_string()),
     ])
     .await;
-    let mut command = chat_cli(&url);
+    let mut command = chat_cli(&server.url);
     command.args(["tail", "--json", "--count", "1", "--after"]);
     command.arg(Uuid::nil().to_string());
 
@@ -335,31 +435,4 @@ async fn tail_exits_quietly_when_its_reader_goes_away() {
     .expect("tail exits once its output is closed");
     assert!(status.success(), "{status:?}");
     assert_eq!(read_all(&mut stderr).await, "");
-}
-
-/// A server that answers each connection with the next of `responses`
-/// (status line, JSON body) and closes it; returns its URL.
-async fn canned_server(responses: Vec<(&'static str, String)>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        for (status, body) in responses {
-            let (mut socket, _) = listener.accept().await.expect("accept");
-            let mut request = Vec::new();
-            while !request.ends_with(b"\r\n\r\n") {
-                let mut byte = [0; 1];
-                if socket.read(&mut byte).await.expect("read") == 0 {
-                    break;
-                }
-                request.push(byte[0]);
-            }
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            socket.write_all(response.as_bytes()).await.expect("write");
-        }
-    });
-    url
 }

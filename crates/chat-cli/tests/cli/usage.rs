@@ -18,6 +18,8 @@ async fn usage_errors_exit_with_code_2_and_touch_nothing() {
         &["tail", "--count", "0"],
         &["tail", "--poll-timeout", "0"],
         &["tail", "--poll-timeout", "61"],
+        &["--token", "two words", "send", "hi"],
+        &["--token", "", "tail"],
         &["shout", "hi"],
         &[],
     ] {
@@ -44,4 +46,19 @@ async fn a_bad_room_name_is_explained() {
             .contains("room name must be 1 to 64 characters"),
         "{finished:?}"
     );
+}
+
+#[tokio::test]
+async fn help_hides_the_token_and_claims_no_default_author() {
+    let mut command = chat_cli("http://127.0.0.1:1");
+    command.env("CHAT_TOKEN", "s3cr3t").args(["send", "--help"]);
+
+    let finished = run(command, "").await;
+
+    assert!(finished.status.success(), "{finished:?}");
+    let help = finished.stdout;
+    assert!(help.contains("--token <TOKEN>"), "{help}");
+    assert!(!help.contains("s3cr3t"), "{help}");
+    assert!(help.contains("omit for no author"), "{help}");
+    assert!(!help.contains("anonymous"), "{help}");
 }
