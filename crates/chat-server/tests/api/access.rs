@@ -305,3 +305,23 @@ async fn without_an_auth_file_access_control_is_off() {
     assert_eq!(posted.status(), 201);
     assert_eq!(app.get("/metrics").await.status(), 200);
 }
+
+#[tokio::test]
+async fn event_streams_need_read_access_to_their_room() {
+    let (app, _dir) = spawn_guarded(&rules(), |_| {}).await;
+    let events = |path: &'static str, token: Option<&'static str>| {
+        request(&app, reqwest::Method::GET, path, token, None)
+    };
+    assert_unauthorized(events("/rooms/team-a/events", None).await).await;
+    assert_unauthorized(events("/events", Some("typo")).await).await;
+    let forbidden = events("/rooms/secret/events", Some(BOB)).await;
+    assert_eq!(assert_error(forbidden, 403).await, "forbidden");
+    let allowed = events("/rooms/team-a/events", Some(BOB)).await;
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let via_parameter = events("/rooms/team-a/events?access_token=bob-secret-token", None).await;
+    assert_eq!(via_parameter.status(), 200);
+}

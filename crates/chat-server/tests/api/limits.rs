@@ -143,3 +143,27 @@ async fn a_half_sent_request_head_is_closed_while_parked_polls_stay() {
     let answer: Vec<Message> = parked.await.unwrap().json().await.unwrap();
     assert_eq!(answer[0].body, "still here");
 }
+
+#[tokio::test]
+async fn an_open_event_stream_holds_a_parked_slot_until_it_closes() {
+    let app = limited(|config| config.max_parked = Some(1)).await;
+    let stream = app.get("/events").await;
+    assert_eq!(stream.status(), 200);
+    let refused = app.get("/rooms/other/messages?timeout=5").await;
+    assert_eq!(assert_error(refused, 503).await, "overloaded");
+    let second_stream = app.get("/rooms/other/events").await;
+    assert_eq!(assert_error(second_stream, 503).await, "overloaded");
+
+    // Closing the stream frees its slot (the server notices the close).
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = app.get("/rooms/other/messages?timeout=1").await;
+        if next.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot never came back");
+        // Retry-After: 1 says when to ask again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
