@@ -9,8 +9,7 @@ const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const DEFAULT_ROOM = 'general';
 /** Messages per history page: the recent history and each "load older". */
 const PAGE_SIZE = 50;
-/** Seconds the server may hold a poll open when nothing is new, unless the
- * server's `Chat-Max-Poll-Timeout` allows less. */
+/** Seconds a poll may wait when nothing is new; less if Chat-Max-Poll-Timeout says so. */
 const POLL_TIMEOUT_SECS = 30;
 /** Between polls to a server that allows no waiting at all. */
 const NO_WAIT_POLL_INTERVAL_MS = 2_000;
@@ -26,8 +25,7 @@ const BACKOFF_MAX_MS = 10_000;
 /** The nil UUID: "from the very start", the cursor of an empty room. */
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 const NAME_KEY = 'chat.name';
-/** Messages kept on the page: the newest this many, so a tab left open for a
- * week does not grow without end. `?window=N` in the page's URL overrides it. */
+/** The newest messages kept on the page, so an open tab does not grow without end. */
 const DEFAULT_WINDOW = 500;
 /** Within this many pixels of the bottom, the view follows new messages. */
 const FOLLOW_SLACK_PX = 48;
@@ -61,8 +59,7 @@ const ui = {
   sendError: byId('send-error'),
 };
 
-/** The server refused a request; `code` and `message` are the contract's
- * `error` and its text. */
+/** The server refused a request: its status, the contract's `error` code and text. */
 class ServerError extends Error {
   constructor(status, code, message) {
     super(message);
@@ -133,15 +130,13 @@ function showNotice(text) {
   ui.notice.hidden = false;
 }
 
-/** How many messages the page keeps: `?window=N` (a positive integer), else
- * the default. */
+/** How many messages the page keeps: `?window=N` in its URL, else the default. */
 function windowSize() {
   const asked = Number(new URLSearchParams(location.search).get('window'));
   return Number.isInteger(asked) && asked > 0 ? asked : DEFAULT_WINDOW;
 }
 
-/** The server's largest poll `timeout` from an answer's
- * `Chat-Max-Poll-Timeout`, or null when it does not say. */
+/** The largest poll `timeout` an answer's Chat-Max-Poll-Timeout allows, or null. */
 function maxPollTimeout(headers) {
   const text = headers.get('Chat-Max-Poll-Timeout');
   return text !== null && /^[0-9]+$/.test(text.trim()) ? Number(text) : null;
@@ -312,8 +307,7 @@ class RoomView {
       } catch (error) {
         if (this.signal.aborted) return;
         if (error instanceof ServerError && error.code === 'invalid_parameter' && timeout > 0) {
-          // The server allows less than it said (or says nothing): ask for
-          // less; the probe's answer tells the limit again.
+          // A smaller limit than known: ask for less; the probe's answer tells it.
           this.pollTimeout = Math.floor(timeout / 2);
         }
         await this.backOff(error);
@@ -324,12 +318,8 @@ class RoomView {
       if (page.truncated) this.markGap();
       this.advance(page.messages);
       this.show(page.messages, { announce: true });
-      const elapsed = performance.now() - started;
-      const endedEarly =
-        !probe &&
-        timeout > 0 &&
-        page.messages.length === 0 &&
-        elapsed < Math.min(EARLY_ANSWER_MS, timeout * 500);
+      const early = performance.now() - started < Math.min(EARLY_ANSWER_MS, timeout * 500);
+      const endedEarly = !probe && timeout > 0 && page.messages.length === 0 && early;
       if (endedEarly) {
         // A server shutting down answers parked polls at once: wait as after
         // a failure instead of asking again in a tight loop.
@@ -364,11 +354,8 @@ class RoomView {
     }
   }
 
-  /**
-   * Adds messages not shown yet, in id order. New ones (`older` false) follow
-   * the bottom of the log unless the user has scrolled up to read; while
-   * following, the page keeps only the newest `windowSize` messages.
-   */
+  /** Adds messages not shown yet, in id order. New ones (not `older`) follow the
+   * bottom unless the user scrolled up to read; following keeps the window. */
   show(messages, { announce: shouldAnnounce, older = false, follow = isAtBottom() }) {
     let added = 0;
     for (const message of messages) {
@@ -525,16 +512,12 @@ function showSendError(text) {
 
 let sending = false;
 
-/**
- * The message being sent, or the last one that failed, with its
- * `Idempotency-Key`: sending the same text again from the same name to the
- * same room reuses the key, so the server stores it once however many
- * answers were lost on the way.
- */
+/** The message being sent or last failed, with its Idempotency-Key: sending the same
+ * text, name and room again reuses the key, so lost answers never post twice. */
 let pending = null;
 
 function idempotencyKeyFor(path, body, author) {
-  const same = pending !== null && pending.path === path && pending.body === body && pending.author === author;
+  const same = pending?.path === path && pending.body === body && pending.author === author;
   if (!same) {
     // 128 random bits; crypto.randomUUID would need a secure context (https).
     const bytes = crypto.getRandomValues(new Uint8Array(16));
