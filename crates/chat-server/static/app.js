@@ -9,8 +9,10 @@ const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const DEFAULT_ROOM = 'general';
 /** Messages per history page: the recent history and each "load older". */
 const PAGE_SIZE = 50;
-/** Seconds the server may hold a poll open when nothing is new. */
+/** Seconds a poll may wait when nothing is new; less if Chat-Max-Poll-Timeout says so. */
 const POLL_TIMEOUT_SECS = 30;
+/** Between polls to a server that allows no waiting at all. */
+const NO_WAIT_POLL_INTERVAL_MS = 2_000;
 /** A poll unanswered this long after its timeout is on a dead connection. */
 const POLL_GRACE_MS = 10_000;
 /** Limit for requests the server answers at once (history, sends). */
@@ -23,6 +25,8 @@ const BACKOFF_MAX_MS = 10_000;
 /** The nil UUID: "from the very start", the cursor of an empty room. */
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 const NAME_KEY = 'chat.name';
+/** The newest messages kept on the page, so an open tab does not grow without end. */
+const DEFAULT_WINDOW = 500;
 /** Within this many pixels of the bottom, the view follows new messages. */
 const FOLLOW_SLACK_PX = 48;
 /** Author colour classes c0..c7 in app.css. */
@@ -55,12 +59,13 @@ const ui = {
   sendError: byId('send-error'),
 };
 
-/** The server refused a request; `message` is the contract's error text. */
+/** The server refused a request: its status, the contract's `error` code and text. */
 class ServerError extends Error {
-  constructor(status, message) {
+  constructor(status, code, message) {
     super(message);
     this.name = 'ServerError';
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -69,10 +74,10 @@ class ServerError extends Error {
  * a ServerError for an error status, anything else for a network failure, a
  * timeout or an abort through `signal`.
  */
-async function request(url, { method = 'GET', json, signal, timeoutMs }) {
+async function request(url, { method = 'GET', json, signal, timeoutMs, headers: extra = {} }) {
   const signals = [AbortSignal.timeout(timeoutMs)];
   if (signal) signals.push(signal);
-  const headers = { Accept: 'application/json' };
+  const headers = { ...extra, Accept: 'application/json' };
   if (json !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(url, {
     method,
@@ -88,7 +93,8 @@ async function request(url, { method = 'GET', json, signal, timeoutMs }) {
       problem && typeof problem.message === 'string'
         ? problem.message
         : `the server answered ${response.status} ${response.statusText}`.trim();
-    throw new ServerError(response.status, message);
+    const code = problem && typeof problem.error === 'string' ? problem.error : null;
+    throw new ServerError(response.status, code, message);
   }
   return { data: await response.json(), headers: response.headers };
 }
@@ -122,6 +128,18 @@ function setStatus(state) {
 function showNotice(text) {
   ui.notice.textContent = text;
   ui.notice.hidden = false;
+}
+
+/** How many messages the page keeps: `?window=N` in its URL, else the default. */
+function windowSize() {
+  const asked = Number(new URLSearchParams(location.search).get('window'));
+  return Number.isInteger(asked) && asked > 0 ? asked : DEFAULT_WINDOW;
+}
+
+/** The largest poll `timeout` an answer's Chat-Max-Poll-Timeout allows, or null. */
+function maxPollTimeout(headers) {
+  const text = headers.get('Chat-Max-Poll-Timeout');
+  return text !== null && /^[0-9]+$/.test(text.trim()) ? Number(text) : null;
 }
 
 function isAtBottom() {
@@ -223,6 +241,12 @@ class RoomView {
     this.cursor = NIL_UUID;
     /** The oldest id shown: the next "load older" asks for what precedes it. */
     this.oldest = null;
+    /** Whether the room may hold messages older than the oldest shown. */
+    this.olderExist = false;
+    /** Messages kept on the page while the user follows the bottom. */
+    this.windowSize = windowSize();
+    /** The poll's `timeout`, within what the server said it allows. */
+    this.pollTimeout = POLL_TIMEOUT_SECS;
     this.failures = 0;
     this.loadingOlder = false;
   }
@@ -235,6 +259,8 @@ class RoomView {
     const url = `${this.path}?${new URLSearchParams(query)}`;
     const { data, headers } = await request(url, { signal: this.signal, timeoutMs });
     if (!Array.isArray(data)) throw new Error('the server did not answer with a list of messages');
+    const max = maxPollTimeout(headers);
+    if (max !== null) this.pollTimeout = Math.min(POLL_TIMEOUT_SECS, max);
     return {
       messages: data.filter(isMessage),
       truncated: headers.get('Chat-History-Truncated') === 'true',
@@ -256,8 +282,9 @@ class RoomView {
     this.failures = 0;
     setStatus('live');
     this.advance(recent.messages);
-    this.show(recent.messages, { announce: false });
-    this.showHistoryEdge(recent.messages.length === PAGE_SIZE);
+    this.olderExist = recent.messages.length === PAGE_SIZE;
+    this.show(recent.messages, { announce: false, follow: true });
+    this.showHistoryEdge();
     scrollToBottom();
     await this.follow();
   }
@@ -269,7 +296,7 @@ class RoomView {
     // shows "live" as soon as the server is back, not after a quiet poll.
     let probe = false;
     while (!this.signal.aborted) {
-      const timeout = probe ? 0 : POLL_TIMEOUT_SECS;
+      const timeout = probe ? 0 : this.pollTimeout;
       const started = performance.now();
       let page;
       try {
@@ -279,6 +306,10 @@ class RoomView {
         );
       } catch (error) {
         if (this.signal.aborted) return;
+        if (error instanceof ServerError && error.code === 'invalid_parameter' && timeout > 0) {
+          // A smaller limit than known: ask for less; the probe's answer tells it.
+          this.pollTimeout = Math.floor(timeout / 2);
+        }
         await this.backOff(error);
         probe = true;
         continue;
@@ -287,8 +318,8 @@ class RoomView {
       if (page.truncated) this.markGap();
       this.advance(page.messages);
       this.show(page.messages, { announce: true });
-      const endedEarly =
-        !probe && page.messages.length === 0 && performance.now() - started < EARLY_ANSWER_MS;
+      const early = performance.now() - started < Math.min(EARLY_ANSWER_MS, timeout * 500);
+      const endedEarly = !probe && timeout > 0 && page.messages.length === 0 && early;
       if (endedEarly) {
         // A server shutting down answers parked polls at once: wait as after
         // a failure instead of asking again in a tight loop.
@@ -300,6 +331,9 @@ class RoomView {
       // Only a poll that held or delivered proves the server healthy again;
       // a probe alone may reach a server that is still going away.
       if (!probe) this.failures = 0;
+      // A server that allows no waiting answers at once: ask again at a
+      // steady pace instead of in a tight loop.
+      if (timeout === 0 && !probe) await sleep(NO_WAIT_POLL_INTERVAL_MS, this.signal);
       probe = false;
     }
   }
@@ -320,29 +354,51 @@ class RoomView {
     }
   }
 
-  /** Adds messages not shown yet, in id order, following the bottom of the
-   * log unless the user has scrolled up to read. */
-  show(messages, { announce: shouldAnnounce }) {
-    const following = isAtBottom();
+  /** Adds messages not shown yet, in id order. New ones (not `older`) follow the
+   * bottom unless the user scrolled up to read; following keeps the window. */
+  show(messages, { announce: shouldAnnounce, older = false, follow = isAtBottom() }) {
     let added = 0;
     for (const message of messages) {
       const id = message.id.toLowerCase();
       if (this.shown.has(id)) continue;
+      // Above the oldest shown only "load older" adds: a late answer for a
+      // message already dropped from the page does not come back alone.
+      if (!older && this.olderExist && this.oldest !== null && id < this.oldest) continue;
       this.shown.add(id);
       placeInOrder(renderMessage({ ...message, id }));
       if (this.oldest === null || id < this.oldest) this.oldest = id;
       if (shouldAnnounce) announce(message);
       added += 1;
     }
-    if (added === 0) return;
-    if (following) scrollToBottom();
-    else ui.jump.hidden = false;
+    if (added === 0 || older) return;
+    if (follow) {
+      this.trim();
+      scrollToBottom();
+    } else {
+      ui.jump.hidden = false;
+    }
+  }
+
+  /** Drops the oldest messages beyond the window, and gap notes above the
+   * first one kept; "load older" brings them back. */
+  trim() {
+    const items = ui.list.querySelectorAll('.message');
+    const excess = items.length - this.windowSize;
+    if (excess <= 0) return;
+    const firstKept = items[excess];
+    while (ui.list.firstElementChild !== firstKept) {
+      this.shown.delete(ui.list.firstElementChild.dataset.id);
+      ui.list.firstElementChild.remove();
+    }
+    this.oldest = firstKept.dataset.id;
+    this.olderExist = true;
+    this.showHistoryEdge();
   }
 
   /** A message we just posted, shown before the poll brings it back. */
   showOwn(message) {
     if (!isMessage(message)) return;
-    this.show([message], { announce: false });
+    this.show([message], { announce: false, follow: true });
     scrollToBottom();
   }
 
@@ -357,9 +413,9 @@ class RoomView {
     showNotice('Some messages were missed: the server had already deleted them (retention).');
   }
 
-  showHistoryEdge(mayHaveOlder) {
-    ui.older.hidden = !mayHaveOlder;
-    ui.historyStart.hidden = mayHaveOlder;
+  showHistoryEdge() {
+    ui.older.hidden = !this.olderExist;
+    ui.historyStart.hidden = this.olderExist;
     ui.historyStart.textContent =
       this.oldest === null
         ? `No messages in #${this.room} yet. Say hello!`
@@ -377,10 +433,11 @@ class RoomView {
       const page = await this.fetchPage({ before: this.oldest, limit: PAGE_SIZE }, QUICK_TIMEOUT_MS);
       if (this.signal.aborted) return;
       const fromBottom = ui.log.scrollHeight - ui.log.scrollTop;
-      this.show(page.messages, { announce: false });
+      this.show(page.messages, { announce: false, older: true });
       ui.log.scrollTop = ui.log.scrollHeight - fromBottom;
       const olderFocused = document.activeElement === ui.older;
-      this.showHistoryEdge(page.messages.length === PAGE_SIZE);
+      this.olderExist = page.messages.length === PAGE_SIZE;
+      this.showHistoryEdge();
       // The button disappears at the start of the room: keep keyboard focus
       // in the log instead of losing it to the page.
       if (olderFocused && ui.older.hidden) ui.log.focus();
@@ -455,6 +512,21 @@ function showSendError(text) {
 
 let sending = false;
 
+/** The message being sent or last failed, with its Idempotency-Key: sending the same
+ * text, name and room again reuses the key, so lost answers never post twice. */
+let pending = null;
+
+function idempotencyKeyFor(path, body, author) {
+  const same = pending?.path === path && pending.body === body && pending.author === author;
+  if (!same) {
+    // 128 random bits; crypto.randomUUID would need a secure context (https).
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const key = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+    pending = { path, body, author, key };
+  }
+  return pending.key;
+}
+
 async function send(event) {
   event.preventDefault();
   if (sending) return;
@@ -477,11 +549,14 @@ async function send(event) {
   sending = true;
   ui.sendForm.setAttribute('aria-busy', 'true');
   try {
+    // 201 stored now, or 200 stored by an earlier attempt: sent either way.
     const { data } = await request(target.path, {
       method: 'POST',
       json: { body: text, author },
+      headers: { 'Idempotency-Key': idempotencyKeyFor(target.path, text, author) },
       timeoutMs: QUICK_TIMEOUT_MS,
     });
+    pending = null;
     // Typing may have gone on while the request was out: keep that.
     if (ui.body.value === text) ui.body.value = '';
     ui.sendError.hidden = true;

@@ -154,3 +154,47 @@ async fn the_url_hash_chooses_the_room() {
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_left_open_keeps_a_bounded_window_and_load_older_brings_back_the_rest() {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    for n in 1..=30 {
+        server
+            .post("general", "alice", &format!("message {n}"))
+            .await;
+    }
+    // A window of 20 messages instead of the usual 500.
+    let page = browser.open(&server.url("/?window=20")).await;
+    let wait_for = async |range: std::ops::RangeInclusive<usize>| {
+        let expected: Vec<String> = range.map(|n| format!("message {n}")).collect();
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        page.wait_for_bodies(&expected).await;
+    };
+    wait_for(11..=30).await;
+
+    // At the bottom, each new message pushes the oldest out of the page.
+    server.post("general", "bob", "message 31").await;
+    wait_for(12..=31).await;
+    let older = page.find("#load-older").await;
+    assert!(
+        older.is_displayed().await.unwrap(),
+        "the rest is a click away"
+    );
+
+    // Reading further up: nothing is taken away under the reader's eyes.
+    let _: Option<()> = page
+        .js("document.getElementById('log').scrollTop = 0;")
+        .await;
+    server.post("general", "bob", "message 32").await;
+    wait_for(12..=32).await;
+
+    older.click().await.unwrap();
+    wait_for(1..=32).await;
+
+    // Back at the bottom, the next message shrinks the page to the window.
+    page.find("#jump").await.click().await.unwrap();
+    server.post("general", "bob", "message 33").await;
+    wait_for(14..=33).await;
+    browser.close().await;
+}

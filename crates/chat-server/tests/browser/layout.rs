@@ -1,5 +1,7 @@
 //! Fit and reach: the page on a phone, with the keyboard alone, and the
-//! screenshot in the docs.
+//! screenshot in the docs (written under `target/`; over `docs/screenshot.png`
+//! only with `CHAT_REFRESH_SCREENSHOT=1`, as `scripts/refresh-screenshot.sh`
+//! sets).
 
 use std::path::Path;
 
@@ -7,6 +9,10 @@ use fantoccini::key::Key;
 
 use crate::harness::{eventually, Browser, Screen, PAGE_TIMEOUT};
 use crate::server::TestServer;
+
+/// Set to `1` to write the screenshot over `docs/screenshot.png` instead of
+/// into `target/`.
+const REFRESH_SCREENSHOT: &str = "CHAT_REFRESH_SCREENSHOT";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_fits_a_phone_screen() {
@@ -139,7 +145,25 @@ async fn a_screenshot_of_a_conversation_is_saved_for_the_docs() {
     let _: Option<()> = page.js("document.activeElement.blur();").await;
 
     let png = page.client.screenshot().await.unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshot.png");
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    // The tracked picture changes only on request (scripts/refresh-screenshot.sh),
+    // so running the tests leaves the checkout clean.
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshot.png");
+    let refresh = std::env::var_os(REFRESH_SCREENSHOT).is_some_and(|value| value == "1");
+    let path = if refresh {
+        docs.clone()
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshot.png")
+    };
+    let modified = || {
+        std::fs::metadata(&docs)
+            .and_then(|meta| meta.modified())
+            .ok()
+    };
+    let docs_before = modified();
     std::fs::write(&path, png).unwrap();
+    if !refresh {
+        assert_eq!(modified(), docs_before, "docs/screenshot.png was rewritten");
+    }
     browser.close().await;
 }

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub port: u16,
     pub store: Arc<dyn ChatStore>,
+    config: Config,
     client: reqwest::Client,
     shutdown: Shutdown,
     running: JoinHandle<std::io::Result<()>>,
@@ -26,20 +27,31 @@ impl TestServer {
 
     /// Starts a server on a free port over a memory store with `options`.
     pub async fn start_with(options: StoreOptions) -> Self {
+        Self::start_configured(options, |_| {}).await
+    }
+
+    /// Starts a server on a free port over a memory store with `options`,
+    /// its configuration changed by `configure` (for example its poll limits).
+    pub async fn start_configured(
+        options: StoreOptions,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             chat_server::telemetry::init_subscriber();
         }
         let store = chat_core::store::open("memory", options).await.unwrap();
-        Self::serve(0, store)
+        let mut config = Config::new("127.0.0.1:0", "memory");
+        configure(&mut config);
+        Self::serve(config, store)
     }
 
-    /// Serves `store` on `port` (0: any free port).
-    fn serve(port: u16, store: Arc<dyn ChatStore>) -> Self {
-        let config = Config::new(format!("127.0.0.1:{port}"), "memory");
+    /// Serves `store` with `config`.
+    fn serve(config: Config, store: Arc<dyn ChatStore>) -> Self {
         let app = Application::build_with_store(&config, Arc::clone(&store)).unwrap();
         Self {
             port: app.port(),
             store,
+            config,
             client: reqwest::Client::new(),
             shutdown: app.shutdown(),
             running: tokio::spawn(app.run_until_stopped()),
@@ -51,8 +63,10 @@ impl TestServer {
     pub async fn stop(self) -> StoppedServer {
         self.shutdown.trigger();
         self.running.await.unwrap().unwrap();
+        let mut config = self.config;
+        config.addr = format!("127.0.0.1:{}", self.port);
         StoppedServer {
-            port: self.port,
+            config,
             store: self.store,
         }
     }
@@ -89,15 +103,16 @@ impl TestServer {
     }
 }
 
-/// A stopped server: its port and store, ready to serve again.
+/// A stopped server: its configuration (now with its port) and store, ready
+/// to serve again.
 pub struct StoppedServer {
-    pub port: u16,
+    config: Config,
     pub store: Arc<dyn ChatStore>,
 }
 
 impl StoppedServer {
     /// Starts a new server on the same port over the same store.
     pub fn restart(self) -> TestServer {
-        TestServer::serve(self.port, self.store)
+        TestServer::serve(self.config, self.store)
     }
 }
