@@ -100,6 +100,26 @@ mod tests {
         assert!(error.to_string().contains("feature `sqlite`"), "{error}");
     }
 
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn open_postgresql_connects_to_the_database() {
+        let Some(database) = crate::store::postgres::testdb::TestDatabase::create().await else {
+            return;
+        };
+        let url = database.url().replacen("postgres://", "postgresql://", 1);
+        let store = open(&url, StoreOptions::default()).await.unwrap();
+        store.check_health().await.unwrap();
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[tokio::test]
+    async fn open_postgres_without_the_feature_says_it_is_not_compiled_in() {
+        let error = open("postgres://localhost/chat", StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("feature `postgres`"), "{error}");
+    }
+
     #[tokio::test]
     async fn open_memory_gives_an_empty_store() {
         let store = open("memory", StoreOptions::default()).await.unwrap();
