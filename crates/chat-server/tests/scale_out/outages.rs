@@ -7,13 +7,18 @@ use uuid::Uuid;
 
 use super::{two_instances, TestDatabase};
 
-/// Terminates every connection to `database` but the caller's.
-async fn terminate_connections(database: &TestDatabase) -> u64 {
+async fn admin(database: &TestDatabase) -> tokio_postgres::Client {
     let (admin, connection) = tokio_postgres::connect(&database.url(), tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
     admin
+}
+
+/// Terminates every connection to `database` but the caller's.
+async fn terminate_connections(database: &TestDatabase) -> u64 {
+    admin(database)
+        .await
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid()",
@@ -120,4 +125,49 @@ async fn killing_one_instance_while_posting_through_both_loses_nothing_acknowled
         "an acknowledged message is missing"
     );
     assert!(acknowledged.len() > 20, "B kept acknowledging after A died");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_refuses_connections_posts_get_503_and_service_resumes_after() {
+    let Some((database, a, b)) = two_instances().await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let before = a.post_until_stored(&client, "down", "before").await;
+    // Parked before the outage: it must keep waiting through it.
+    let parked = b.poll(&client, "down", before.id, 30);
+    let outage = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // From the maintenance database: a database cannot refuse its own.
+        let url = database.url();
+        let (server, name) = url.rsplit_once('/').unwrap();
+        let (admin, connection) =
+            tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let allow =
+            |allowed: bool| format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {allowed}");
+        admin.batch_execute(&allow(false)).await.unwrap();
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                &[&name],
+            )
+            .await
+            .unwrap();
+        let refused = a.post(&client, "down", "lost", "key-down").await.unwrap();
+        assert_eq!(refused.0, 503);
+        let health = client
+            .get(format!("{}/healthz", a.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 503);
+        admin.batch_execute(&allow(true)).await.unwrap();
+        a.post_until_stored(&client, "down", "after").await
+    };
+    let (page, after) = tokio::join!(parked, outage);
+    assert_eq!(page, vec![after.clone()]);
+    assert_eq!(b.read_all(&client, "down").await, vec![before, after]);
 }
