@@ -70,6 +70,9 @@ pub struct PostgresStore {
     options: StoreOptions,
     writer: JoinHandle<()>,
     listener: JoinHandle<()>,
+    /// Append transactions committed, for the group-commit test.
+    #[cfg(test)]
+    transactions: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The newest id this instance knows of per room, from its own commits and
@@ -136,6 +139,8 @@ impl PostgresStore {
             .await
             .map_err(|error| OpenError::failed("cannot LISTEN for other instances", error))?;
         let (appends, queue) = mpsc::channel(QUEUE);
+        #[cfg(test)]
+        let transactions = Arc::default();
         let writer = Writer {
             pool: pool.clone(),
             queue,
@@ -143,6 +148,8 @@ impl PostgresStore {
             clock: Arc::clone(&options.clock),
             watchers: watchers.clone(),
             newest,
+            #[cfg(test)]
+            transactions: Arc::clone(&transactions),
         };
         let writer = tokio::spawn(writer.run());
         Ok(Self {
@@ -152,6 +159,8 @@ impl PostgresStore {
             options,
             writer,
             listener,
+            #[cfg(test)]
+            transactions,
         })
     }
 

@@ -180,6 +180,29 @@ async fn after_its_connections_are_killed_the_store_recovers_and_wakes_every_wat
     store.check_health().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_transactions() {
+    const POSTS: usize = 200;
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&database.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let general = RoomName::general();
+    let appends = (0..POSTS).map(|n| store.append(&general, new_message(&n.to_string())));
+    for result in futures_util::future::join_all(appends).await {
+        result.unwrap();
+    }
+    let transactions = store
+        .transactions
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        transactions < POSTS,
+        "{POSTS} appends took {transactions} transactions"
+    );
+}
+
 #[tokio::test]
 async fn a_database_from_a_newer_chat_server_is_refused() {
     let Some(database) = TestDatabase::create().await else {

@@ -68,6 +68,8 @@ pub(super) struct Writer {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) watchers: Watchers,
     pub(super) newest: Arc<NewestSeen>,
+    #[cfg(test)]
+    pub(super) transactions: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 type Answer = Result<Appended, AppendError>;
@@ -233,6 +235,9 @@ impl Writer {
             transaction.execute(NOTIFY, &[&CHANNEL, &payloads]).await?;
         }
         transaction.commit().await?;
+        #[cfg(test)]
+        self.transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok((answers, commits))
     }
 }
