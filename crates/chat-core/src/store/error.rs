@@ -11,7 +11,10 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// A store specification that names no known backend.
-    #[error("unknown store `{0}`: expected `memory` or `sqlite:PATH` (such as `sqlite:chat.db`)")]
+    #[error(
+        "unknown store `{0}`: expected `memory`, `sqlite:PATH` (such as `sqlite:chat.db`) or \
+         `postgres://USER@HOST/DATABASE`"
+    )]
     UnknownScheme(String),
     /// A store specification whose backend this build leaves out.
     #[error(

@@ -12,8 +12,9 @@
 //! - [`idempotency`]: what a repeated `Idempotency-Key` gets;
 //! - [`open`](mod@open): a backend from a `--store` string;
 //! - [`error`]: how opening and serving fail;
-//! - the backends: [`MemoryStore`], and `SqliteStore` (cargo feature
-//!   `sqlite`, on by default).
+//! - the backends: [`MemoryStore`], `SqliteStore` (cargo feature `sqlite`,
+//!   on by default) and `PostgresStore`, shared by several server instances
+//!   (cargo feature `postgres`, on by default).
 
 pub mod error;
 pub mod feed;
@@ -21,6 +22,8 @@ pub mod idempotency;
 mod memory;
 pub mod open;
 pub mod options;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -38,6 +41,8 @@ pub use feed::{wait_for_page, RoomFeed};
 pub use memory::MemoryStore;
 pub use open::open;
 pub use options::{Retention, StoreOptions};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use query::{Page, ReadQuery};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

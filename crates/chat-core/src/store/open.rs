@@ -10,7 +10,10 @@ use super::{ChatStore, MemoryStore, OpenError, StoreOptions};
 /// - `memory`: a [`MemoryStore`];
 /// - `sqlite:PATH`: a `SqliteStore` in the file `PATH` (relative to the
 ///   working directory), created if missing. Without the `sqlite` feature
-///   this is [`OpenError::NotCompiledIn`].
+///   this is [`OpenError::NotCompiledIn`];
+/// - `postgres://...` or `postgresql://...` (any libpq URL): a
+///   `PostgresStore` in that database, which several servers may share.
+///   Without the `postgres` feature this is [`OpenError::NotCompiledIn`].
 ///
 /// Anything else is [`OpenError::UnknownScheme`]; a store that cannot be
 /// opened is [`OpenError::Failed`].
@@ -20,6 +23,9 @@ pub async fn open(spec: &str, options: StoreOptions) -> Result<Arc<dyn ChatStore
     }
     if let Some(path) = spec.strip_prefix("sqlite:") {
         return open_sqlite(path, options).await;
+    }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        return open_postgres(spec, options).await;
     }
     Err(OpenError::UnknownScheme(spec.to_owned()))
 }
@@ -34,6 +40,22 @@ async fn open_sqlite(_path: &str, _options: StoreOptions) -> Result<Arc<dyn Chat
     Err(OpenError::NotCompiledIn {
         scheme: "sqlite",
         feature: "sqlite",
+    })
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str, options: StoreOptions) -> Result<Arc<dyn ChatStore>, OpenError> {
+    Ok(Arc::new(super::PostgresStore::open(url, options).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(
+    _url: &str,
+    _options: StoreOptions,
+) -> Result<Arc<dyn ChatStore>, OpenError> {
+    Err(OpenError::NotCompiledIn {
+        scheme: "postgres",
+        feature: "postgres",
     })
 }
 
@@ -76,6 +98,26 @@ mod tests {
             }
         ));
         assert!(error.to_string().contains("feature `sqlite`"), "{error}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn open_postgresql_connects_to_the_database() {
+        let Some(database) = crate::store::postgres::testdb::TestDatabase::create().await else {
+            return;
+        };
+        let url = database.url().replacen("postgres://", "postgresql://", 1);
+        let store = open(&url, StoreOptions::default()).await.unwrap();
+        store.check_health().await.unwrap();
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[tokio::test]
+    async fn open_postgres_without_the_feature_says_it_is_not_compiled_in() {
+        let error = open("postgres://localhost/chat", StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("feature `postgres`"), "{error}");
     }
 
     #[tokio::test]

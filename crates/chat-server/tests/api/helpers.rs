@@ -16,11 +16,18 @@ use tempfile::TempDir;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+#[path = "../scale_out/database.rs"]
+mod database;
+
+pub use database::{ready as postgres_ready, TestDatabase};
+
 /// The store backends every contract test runs against.
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
     Memory,
     Sqlite,
+    /// A new database on the test PostgreSQL server (see `TestDatabase`).
+    Postgres,
 }
 
 /// Runs each named `async fn(Backend)` of the calling module once per backend.
@@ -42,6 +49,16 @@ macro_rules! backend_tests {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::postgres_ready().await {
+                        super::$name($crate::helpers::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
     };
 }
 pub(crate) use backend_tests;
@@ -54,6 +71,8 @@ pub struct TestApp {
     shutdown: Shutdown,
     server: JoinHandle<std::io::Result<()>>,
     _dir: TempDir,
+    /// Declared after the server's store, so it is dropped after it.
+    _database: Option<TestDatabase>,
 }
 
 /// Starts a server with the default configuration.
@@ -69,9 +88,17 @@ pub async fn spawn_app_with(
 ) -> TestApp {
     init_test_logging();
     let dir = tempfile::tempdir().unwrap();
+    let mut database = None;
     let spec = match backend {
         Backend::Memory => "memory".to_owned(),
         Backend::Sqlite => format!("sqlite:{}", dir.path().join("chat.db").display()),
+        Backend::Postgres => database
+            .insert(
+                TestDatabase::create()
+                    .await
+                    .expect("PostgreSQL is reachable"),
+            )
+            .url(),
     };
     let inner = chat_core::store::open(&spec, options).await.unwrap();
     let store = Arc::new(ObservedStore::new(inner));
@@ -88,6 +115,7 @@ pub async fn spawn_app_with(
         shutdown,
         server,
         _dir: dir,
+        _database: database,
     }
 }
 

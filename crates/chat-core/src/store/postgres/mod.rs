@@ -1,0 +1,256 @@
+//! The shared backend: one PostgreSQL database behind any number of server
+//! instances.
+//!
+//! One module per job: [`schema`] creates and upgrades the tables under an
+//! advisory lock, [`writer`] assigns ids and commits appends (group commit),
+//! [`readers`] answers reads, [`prune`] applies retention, and [`listener`]
+//! turns other instances' `NOTIFY`s into wake-ups. This module ties them
+//! together as [`PostgresStore`].
+//!
+//! # Ordering across instances
+//!
+//! Every room has a row in `rooms` holding the newest id it ever had. An
+//! append locks that row (`SELECT ... FOR UPDATE`) and takes the next UUIDv7
+//! above both it and this instance's last id, in the inserting transaction:
+//! so in every room, commit order is id order, whatever the instances'
+//! clocks say, and a reader's `after` cursor can never pass a message that
+//! commits later.
+
+mod listener;
+mod prune;
+mod readers;
+mod schema;
+#[cfg(test)]
+pub(crate) mod testdb;
+mod writer;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::{
+    AppendError, Appended, ChatStore, OpenError, Page, ReadQuery, RoomWatch, StoreError,
+    StoreOptions, Watchers,
+};
+use crate::{NewMessage, RoomName};
+use writer::{Append, Writer};
+
+/// The channel every instance `LISTEN`s on; a payload is `<newest id> <room>`.
+const CHANNEL: &str = "chat_messages";
+
+/// How long connecting may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections in the pool: reads and the writer's transactions.
+const POOL_SIZE: usize = 16;
+
+/// Appends waiting for the writer; beyond this, posters wait to queue.
+const QUEUE: usize = 4096;
+
+/// Messages in a PostgreSQL database shared by several server instances,
+/// durable once [`ChatStore::append`] returns.
+///
+/// Connections come from a deadpool pool, which replaces broken ones, so the
+/// store recovers by itself after an outage: meanwhile requests fail with
+/// [`StoreError::Unavailable`]. One task per instance commits the appends
+/// queued at that moment in one transaction; another holds a `LISTEN`
+/// connection and wakes local pollers when another instance commits.
+pub struct PostgresStore {
+    pool: Pool,
+    appends: mpsc::Sender<Append>,
+    watchers: Watchers,
+    options: StoreOptions,
+    writer: JoinHandle<()>,
+    listener: JoinHandle<()>,
+    /// Append transactions committed, for the group-commit test.
+    #[cfg(test)]
+    transactions: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The newest id this instance knows of per room, from its own commits and
+/// from notifications: a notification at or below it is one this instance
+/// has already woken its pollers for (its own commit, usually).
+#[derive(Debug, Default)]
+struct NewestSeen(Mutex<HashMap<RoomName, Uuid>>);
+
+impl NewestSeen {
+    /// Records `id` for `room`; true when it is newer than what was known.
+    fn advance(&self, room: &RoomName, id: Uuid) -> bool {
+        let mut rooms = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match rooms.get_mut(room) {
+            Some(known) if *known >= id => false,
+            Some(known) => {
+                *known = id;
+                true
+            }
+            None => {
+                rooms.insert(room.clone(), id);
+                true
+            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://` or `postgresql://`,
+    /// any libpq URL), creates or upgrades its schema, and starts listening
+    /// for other instances' commits.
+    ///
+    /// Fails with [`OpenError::Failed`] when the URL is malformed, the
+    /// database cannot be reached, or its schema is newer than this build.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, OpenError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|error| OpenError::failed("malformed PostgreSQL URL", error))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|error| OpenError::failed("cannot set up the connection pool", error))?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|error| OpenError::failed(unreachable_reason(&config), error))?;
+        schema::migrate(&mut client).await?;
+        drop(client);
+
+        let watchers = Watchers::default();
+        let newest = Arc::new(NewestSeen::default());
+        let listener = listener::start(config, watchers.clone(), Arc::clone(&newest))
+            .await
+            .map_err(|error| OpenError::failed("cannot LISTEN for other instances", error))?;
+        let (appends, queue) = mpsc::channel(QUEUE);
+        #[cfg(test)]
+        let transactions = Arc::default();
+        let writer = Writer {
+            pool: pool.clone(),
+            queue,
+            last_id: None,
+            clock: Arc::clone(&options.clock),
+            watchers: watchers.clone(),
+            newest,
+            #[cfg(test)]
+            transactions: Arc::clone(&transactions),
+        };
+        let writer = tokio::spawn(writer.run());
+        Ok(Self {
+            pool,
+            appends,
+            watchers,
+            options,
+            writer,
+            listener,
+            #[cfg(test)]
+            transactions,
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.pool.get().await.map_err(StoreError::unavailable)
+    }
+}
+
+/// What to tell the operator when the first connection fails.
+fn unreachable_reason(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!(
+        "cannot connect to PostgreSQL at {} (database `{}`): is it running, and may this user \
+         connect?",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("(default)")
+    )
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Queued appends are answered `Closed` when their replies drop.
+        self.writer.abort();
+        self.listener.abort();
+    }
+}
+
+#[async_trait]
+impl ChatStore for PostgresStore {
+    async fn append(&self, room: &RoomName, message: NewMessage) -> Result<Appended, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.appends
+            .send(Append {
+                room: room.clone(),
+                message,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read(&self, room: &RoomName, query: ReadQuery) -> Result<Page, StoreError> {
+        let client = self.client().await?;
+        readers::read_page(&client, room, query)
+            .await
+            .map_err(StoreError::unavailable)
+    }
+
+    fn watch(&self, room: &RoomName) -> RoomWatch {
+        self.watchers.subscribe(room)
+    }
+
+    async fn prune(&self) -> Result<u64, StoreError> {
+        if !self.options.retention.is_enabled() {
+            return Ok(0);
+        }
+        let client = self.client().await?;
+        prune::prune(&client, &self.options)
+            .await
+            .map_err(StoreError::unavailable)
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        if self.writer.is_finished() {
+            return Err(StoreError::unavailable(
+                "the PostgreSQL writer task has stopped",
+            ));
+        }
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(StoreError::unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,104 @@
+//! The tables, and their versioned migrations.
+//!
+//! # Schema
+//!
+//! `messages(room, id, created_at, author, body, idempotency_key)` with the
+//! primary key `(room, id)`: "newer than a cursor in room R" and "newest N
+//! of room R" are index range scans. PostgreSQL compares `uuid` values byte
+//! by byte, which is the unsigned 128-bit order the contract compares ids
+//! by. Bodies and authors are UTF-8 bytes (`bytea`): `text` cannot hold
+//! the NUL character, which a message may contain. `rooms(room, last_id, pruned_through)` holds each room's newest id
+//! ever (locked by every append, it orders the room's commits) and the
+//! newest id retention deleted (so a cursor that fell behind reads as
+//! truncated). Idempotency keys are unique per room among the messages that
+//! hold one (a partial unique index).
+//!
+//! The [`MIGRATIONS`] compiled into the binary create and upgrade it;
+//! `chat_schema.version` says how many a database has had. Migrating runs in
+//! one transaction under a transaction-level advisory lock, so instances
+//! starting together take turns; a database from a newer chat-server is
+//! refused instead of being misread.
+
+use deadpool_postgres::Client;
+
+use crate::store::OpenError;
+
+/// The advisory-lock key migrations run under (any constant of our own).
+const MIGRATION_LOCK: i64 = 0x6368_6174_0001;
+
+/// The schema, one step per entry: entry `n` (counting from 1) takes a
+/// database from version `n - 1` to `n`. Entries that have shipped never
+/// change; a new schema is a new entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: messages with idempotency keys, and the per-room ordering row.
+    "CREATE TABLE messages (
+         room text NOT NULL,
+         id uuid NOT NULL,
+         created_at timestamptz NOT NULL,
+         author bytea,
+         body bytea NOT NULL,
+         idempotency_key text,
+         PRIMARY KEY (room, id)
+     );
+     CREATE UNIQUE INDEX messages_room_key ON messages (room, idempotency_key)
+         WHERE idempotency_key IS NOT NULL;
+     CREATE TABLE rooms (
+         room text PRIMARY KEY,
+         last_id uuid,
+         pruned_through uuid
+     );",
+];
+
+/// Brings the schema up to date: all of it or none.
+pub(super) async fn migrate(client: &mut Client) -> Result<(), OpenError> {
+    let failed = |error| OpenError::failed("cannot create or upgrade the schema", error);
+    let transaction = client.transaction().await.map_err(failed)?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(failed)?;
+    transaction
+        .batch_execute("CREATE TABLE IF NOT EXISTS chat_schema (version integer NOT NULL)")
+        .await
+        .map_err(failed)?;
+    let found: i32 = transaction
+        .query_one("SELECT coalesce(max(version), 0) FROM chat_schema", &[])
+        .await
+        .map_err(failed)?
+        .get(0);
+    let known = MIGRATIONS.len();
+    let applied = match usize::try_from(found) {
+        Ok(applied) if applied <= known => applied,
+        _ => {
+            return Err(OpenError::Failed {
+                reason: format!(
+                    "database schema version {found} is newer than this chat-server \
+                     supports ({known}); upgrade chat-server"
+                ),
+                source: None,
+            })
+        }
+    };
+    if applied == known {
+        return Ok(());
+    }
+    for migration in &MIGRATIONS[applied..] {
+        transaction.batch_execute(migration).await.map_err(failed)?;
+    }
+    let version = i32::try_from(known).expect("few migrations");
+    transaction
+        .execute("DELETE FROM chat_schema", &[])
+        .await
+        .map_err(failed)?;
+    transaction
+        .execute("INSERT INTO chat_schema (version) VALUES ($1)", &[&version])
+        .await
+        .map_err(failed)?;
+    transaction.commit().await.map_err(failed)
+}
+
+/// The version this build migrates to, for tests that fake a newer one.
+#[cfg(test)]
+pub(super) fn known_version() -> usize {
+    MIGRATIONS.len()
+}

@@ -1,0 +1,251 @@
+//! The conformance suite on PostgreSQL, and what only a shared database
+//! has: several stores (instances) on one database.
+
+use std::time::Duration;
+
+use futures_util::FutureExt;
+
+use super::super::conformance::{conformance_suite, Fixture};
+use super::testdb::TestDatabase;
+use super::*;
+use crate::store::Wake;
+
+/// False (the test is skipped) only when PostgreSQL is unreachable and
+/// `CHAT_TEST_POSTGRES=skip`.
+async fn ready() -> bool {
+    TestDatabase::create().await.is_some()
+}
+
+async fn fixture(options: StoreOptions) -> Fixture {
+    let database = TestDatabase::create()
+        .await
+        .expect("PostgreSQL is reachable");
+    let store = PostgresStore::open(&database.url(), options).await.unwrap();
+    Fixture::new(Arc::new(store), database)
+}
+
+conformance_suite!(fixture, if ready());
+
+fn new_message(body: &str) -> NewMessage {
+    NewMessage::new(body.to_owned(), None).unwrap()
+}
+
+/// Two stores on one new database, as two instances would have; `None`
+/// when skipped.
+async fn two_instances() -> Option<(TestDatabase, PostgresStore, PostgresStore)> {
+    let database = TestDatabase::create().await?;
+    let url = database.url();
+    // Opened together: the migration lock makes them take turns.
+    let (a, b) = tokio::join!(
+        PostgresStore::open(&url, StoreOptions::default()),
+        PostgresStore::open(&url, StoreOptions::default())
+    );
+    Some((database, a.unwrap(), b.unwrap()))
+}
+
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_on_one_instance_wakes_watchers_on_the_other_but_not_its_own_twice() {
+    let Some((_database, a, b)) = two_instances().await else {
+        return;
+    };
+    let general = RoomName::general();
+    let mut on_b = b.watch(&general);
+    let mut on_a = a.watch(&general);
+    let stored = a.append(&general, new_message("hi")).await.unwrap().message;
+    assert!(matches!(
+        on_a.changed().now_or_never(),
+        Some(Wake::Commit(_))
+    ));
+    assert_eq!(
+        within("the notification", on_b.changed()).await,
+        Wake::Reread
+    );
+    let page = b
+        .read(&general, ReadQuery::Latest { limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(page.messages, vec![stored]);
+    // A's own notification came back and was ignored: give it time to.
+    b.append(&general, new_message("from b")).await.unwrap();
+    assert_eq!(
+        within("b's notification", on_a.changed()).await,
+        Wake::Reread
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(on_b.changed().now_or_never().is_some(), "b's own commit");
+    assert!(on_b.changed().now_or_never().is_none(), "woken twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_follow_commit_order_across_instances_whose_clocks_disagree() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let ahead = Arc::new(crate::ManualClock::new(
+        chrono::Utc::now() + chrono::TimeDelta::hours(1),
+    ));
+    let behind = Arc::new(crate::ManualClock::new(chrono::Utc::now()));
+    let options = |clock: &Arc<crate::ManualClock>| StoreOptions {
+        clock: Arc::clone(clock) as _,
+        ..StoreOptions::default()
+    };
+    let a = PostgresStore::open(&database.url(), options(&ahead))
+        .await
+        .unwrap();
+    let b = PostgresStore::open(&database.url(), options(&behind))
+        .await
+        .unwrap();
+    let general = RoomName::general();
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let store = if n % 2 == 0 { &a } else { &b };
+        ids.push(
+            store
+                .append(&general, new_message("m"))
+                .await
+                .unwrap()
+                .message
+                .id,
+        );
+    }
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_used_on_one_instance_replays_on_the_other() {
+    let Some((_database, a, b)) = two_instances().await else {
+        return;
+    };
+    let general = RoomName::general();
+    let keyed =
+        || new_message("once").with_idempotency_key(crate::IdempotencyKey::parse("k").unwrap());
+    let first = a.append(&general, keyed()).await.unwrap();
+    let again = b.append(&general, keyed()).await.unwrap();
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(first.message, again.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_its_connections_are_killed_the_store_recovers_and_wakes_every_watch() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&database.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let general = RoomName::general();
+    let before = store.append(&general, new_message("before")).await.unwrap();
+    let mut watch = store.watch(&general);
+    let (admin, connection) = tokio_postgres::connect(&database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = database.url().rsplit('/').next().unwrap().to_owned();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    // The listener lost its connection: once it listens again, it wakes
+    // every watch, since it may have missed notifications.
+    assert_eq!(
+        within("the wake-up after reconnecting", watch.changed()).await,
+        Wake::Reread
+    );
+    // The pool replaces broken connections: a post may fail while it does,
+    // then posts work again.
+    let after = within("a post to succeed again", async {
+        loop {
+            match store.append(&general, new_message("after")).await {
+                Ok(appended) => break appended,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await;
+    let page = store
+        .read(&general, ReadQuery::Latest { limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(page.messages, vec![before.message, after.message]);
+    store.check_health().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_transactions() {
+    const POSTS: usize = 200;
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&database.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let general = RoomName::general();
+    let appends = (0..POSTS).map(|n| store.append(&general, new_message(&n.to_string())));
+    for result in futures_util::future::join_all(appends).await {
+        result.unwrap();
+    }
+    let transactions = store
+        .transactions
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        transactions < POSTS,
+        "{POSTS} appends took {transactions} transactions"
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_chat_server_is_refused() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    drop(
+        PostgresStore::open(&database.url(), StoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    let (admin, connection) = tokio_postgres::connect(&database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    admin
+        .execute("UPDATE chat_schema SET version = 99", &[])
+        .await
+        .unwrap();
+    match PostgresStore::open(&database.url(), StoreOptions::default()).await {
+        Err(OpenError::Failed { reason, .. }) => assert_eq!(
+            reason,
+            format!(
+                "database schema version 99 is newer than this chat-server supports ({}); \
+                 upgrade chat-server",
+                schema::known_version()
+            )
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_refused_with_where_it_was_looked_for() {
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgres://postgres@127.0.0.1:1/chat?connect_timeout=2";
+    match PostgresStore::open(url, StoreOptions::default()).await {
+        Err(OpenError::Failed { reason, .. }) => {
+            assert!(
+                reason.contains("cannot connect to PostgreSQL at 127.0.0.1"),
+                "{reason}"
+            );
+            assert!(reason.contains("`chat`"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

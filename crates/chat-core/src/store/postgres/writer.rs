@@ -1,0 +1,297 @@
+//! The writer task: ids, idempotency and group commit.
+//!
+//! One task per instance takes the first waiting append and every append
+//! already queued (up to [`MAX_BATCH`]) and commits them in one transaction:
+//!
+//! 1. make sure each room of the batch has its `rooms` row, then lock those
+//!    rows `FOR UPDATE`, in room order (so two instances never deadlock);
+//! 2. per submission, in order: a key that a message of the room holds gets
+//!    [`answer_repeat`]'s answer (an expired key is released), otherwise the
+//!    message takes the next UUIDv7 above both the room's `last_id` and this
+//!    instance's last id;
+//! 3. insert the batch's messages in one statement, move each room's
+//!    `last_id`, and `pg_notify` each room's newest id, all in the same
+//!    transaction, so the notification is delivered exactly when the
+//!    messages become visible.
+//!
+//! Only after the commit are the local watchers woken, then the posters
+//! answered. A failed transaction is rolled back and every poster in it gets
+//! [`StoreError::Unavailable`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::readers::message_from_row;
+use super::{NewestSeen, CHANNEL};
+use crate::id::IdGenerator;
+use crate::message::truncate_to_micros;
+use crate::store::idempotency::answer_repeat;
+use crate::store::{AppendError, Appended, BoxError, RoomCommit, StoreError, Watchers};
+use crate::{Clock, Message, NewMessage, RoomName};
+
+/// Most appends committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+const ENSURE_ROOMS: &str =
+    "INSERT INTO rooms (room) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING";
+const LOCK_ROOMS: &str =
+    "SELECT room, last_id FROM rooms WHERE room = ANY($1) ORDER BY room FOR UPDATE";
+const SELECT_KEYED: &str = "SELECT id, created_at, author, body FROM messages \
+     WHERE room = $1 AND idempotency_key = $2";
+const RELEASE_KEY: &str =
+    "UPDATE messages SET idempotency_key = NULL WHERE room = $1 AND idempotency_key = $2";
+const INSERT_MESSAGES: &str = "INSERT INTO messages \
+     (room, id, created_at, author, body, idempotency_key) \
+     SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::bytea[], \
+     $5::bytea[], $6::text[])";
+const MOVE_LAST_IDS: &str = "UPDATE rooms SET last_id = v.id \
+     FROM unnest($1::text[], $2::uuid[]) AS v (room, id) WHERE rooms.room = v.room";
+const NOTIFY: &str = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
+
+/// One post waiting for its id and its commit.
+pub(super) struct Append {
+    pub(super) room: RoomName,
+    pub(super) message: NewMessage,
+    pub(super) reply: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+/// The writer task's state.
+pub(super) struct Writer {
+    pub(super) pool: Pool,
+    pub(super) queue: mpsc::Receiver<Append>,
+    /// The last id this instance assigned; ids it assigns keep increasing.
+    pub(super) last_id: Option<Uuid>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) watchers: Watchers,
+    pub(super) newest: Arc<NewestSeen>,
+    #[cfg(test)]
+    pub(super) transactions: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+type Answer = Result<Appended, AppendError>;
+
+impl Writer {
+    /// Commits appends until the store is dropped.
+    pub(super) async fn run(mut self) {
+        while let Some(first) = self.queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match self.queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.append_batch(batch).await;
+        }
+    }
+
+    async fn append_batch(&mut self, batch: Vec<Append>) {
+        let (replies, submissions): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|append| (append.reply, (append.room, append.message)))
+            .unzip();
+        match self.insert(submissions).await {
+            Ok((answers, commits)) => {
+                // Wake the watchers before answering, so that by the time a
+                // poster hears `Ok`, every local watch of its room has fired.
+                for (room, commit) in commits {
+                    if let Some(last) = commit.messages.last() {
+                        self.newest.advance(&room, last.id);
+                    }
+                    self.watchers.notify(&room, commit);
+                }
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    // A poster that stopped waiting needs no answer.
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(error) => {
+                let error = Shared(Arc::new(error));
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::unavailable(error.clone()).into()));
+                }
+            }
+        }
+    }
+
+    /// Commits `submissions` in one transaction; answers them in order, and
+    /// says what each room got.
+    async fn insert(
+        &mut self,
+        submissions: Vec<(RoomName, NewMessage)>,
+    ) -> Result<(Vec<Answer>, BTreeMap<RoomName, RoomCommit>), BoxError> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let rooms: Vec<String> = submissions
+            .iter()
+            .map(|(room, _)| room.as_str().to_owned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        transaction.execute(ENSURE_ROOMS, &[&rooms]).await?;
+        let mut last_ids: HashMap<String, Option<Uuid>> = transaction
+            .query(LOCK_ROOMS, &[&rooms])
+            .await?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let previous = last_ids.clone();
+
+        let mut answers = Vec::with_capacity(submissions.len());
+        let mut stored: Vec<(Message, Option<String>)> = Vec::new();
+        // Keys taken earlier in this batch: (room, key) -> index in `stored`.
+        let mut batch_keys: HashMap<(String, String), usize> = HashMap::new();
+        for (room, message) in submissions {
+            let now = self.clock.now();
+            let key = message.idempotency_key().map(|key| key.as_str().to_owned());
+            if let Some(key) = &key {
+                let in_batch = batch_keys.get(&(room.as_str().to_owned(), key.clone()));
+                let existing = match in_batch {
+                    Some(&index) => Some(stored[index].0.clone()),
+                    None => transaction
+                        .query_opt(SELECT_KEYED, &[&room.as_str(), key])
+                        .await?
+                        .map(|row| message_from_row(&row, 0, &room)),
+                };
+                if let Some(existing) = existing {
+                    match answer_repeat(&message, existing, now) {
+                        Some(answer) => {
+                            answers.push(answer);
+                            continue;
+                        }
+                        None => {
+                            transaction
+                                .execute(RELEASE_KEY, &[&room.as_str(), key])
+                                .await?;
+                        }
+                    }
+                }
+            }
+            let room_last = last_ids.entry(room.as_str().to_owned()).or_default();
+            let floor = self.last_id.max(*room_last);
+            let id = IdGenerator::starting_after(floor).next(now);
+            self.last_id = Some(id);
+            *room_last = Some(id);
+            let message = message.into_message(id, room, truncate_to_micros(now));
+            if let Some(key) = &key {
+                batch_keys.insert(
+                    (message.room.as_str().to_owned(), key.clone()),
+                    stored.len(),
+                );
+            }
+            answers.push(Ok(Appended {
+                message: message.clone(),
+                replayed: false,
+            }));
+            stored.push((message, key));
+        }
+
+        let mut commits: BTreeMap<RoomName, RoomCommit> = BTreeMap::new();
+        if !stored.is_empty() {
+            let mut columns = Columns::default();
+            for (message, key) in &stored {
+                columns.push(message, key.clone());
+                commits
+                    .entry(message.room.clone())
+                    .or_insert_with(|| RoomCommit {
+                        previous_newest: previous.get(message.room.as_str()).copied().flatten(),
+                        messages: Vec::new(),
+                    })
+                    .messages
+                    .push(message.clone());
+            }
+            transaction
+                .execute(
+                    INSERT_MESSAGES,
+                    &[
+                        &columns.rooms,
+                        &columns.ids,
+                        &columns.created_at,
+                        &columns.authors,
+                        &columns.bodies,
+                        &columns.keys,
+                    ],
+                )
+                .await?;
+            let (moved_rooms, newest): (Vec<String>, Vec<Uuid>) = commits
+                .iter()
+                .filter_map(|(room, commit)| {
+                    let last = commit.messages.last()?;
+                    Some((room.as_str().to_owned(), last.id))
+                })
+                .unzip();
+            transaction
+                .execute(MOVE_LAST_IDS, &[&moved_rooms, &newest])
+                .await?;
+            let payloads: Vec<String> = moved_rooms
+                .iter()
+                .zip(&newest)
+                .map(|(room, id)| payload(*id, room))
+                .collect();
+            transaction.execute(NOTIFY, &[&CHANNEL, &payloads]).await?;
+        }
+        transaction.commit().await?;
+        #[cfg(test)]
+        self.transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok((answers, commits))
+    }
+}
+
+/// One failure, reported to every poster of the batch.
+#[derive(Debug, Clone)]
+struct Shared(Arc<BoxError>);
+
+impl std::fmt::Display for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Shared {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// The batch's messages, column by column, for one `unnest` insert.
+#[derive(Default)]
+struct Columns {
+    rooms: Vec<String>,
+    ids: Vec<Uuid>,
+    created_at: Vec<chrono::DateTime<chrono::Utc>>,
+    authors: Vec<Option<Vec<u8>>>,
+    bodies: Vec<Vec<u8>>,
+    keys: Vec<Option<String>>,
+}
+
+impl Columns {
+    fn push(&mut self, message: &Message, key: Option<String>) {
+        self.rooms.push(message.room.as_str().to_owned());
+        self.ids.push(message.id);
+        self.created_at.push(message.created_at);
+        self.authors.push(
+            message
+                .author
+                .as_ref()
+                .map(|author| author.as_bytes().to_vec()),
+        );
+        self.bodies.push(message.body.as_bytes().to_vec());
+        self.keys.push(key);
+    }
+}
+
+/// A notification's payload: the room's new newest id, then the room.
+pub(super) fn payload(newest: Uuid, room: &str) -> String {
+    format!("{newest} {room}")
+}
+
+/// The newest id and room of a notification's payload, if it is one of ours.
+pub(super) fn parse_payload(payload: &str) -> Option<(Uuid, RoomName)> {
+    let (id, room) = payload.split_once(' ')?;
+    Some((Uuid::parse_str(id).ok()?, RoomName::parse(room).ok()?))
+}
