@@ -9,5 +9,6 @@ mod crash;
 mod health;
 mod overload;
 mod restart;
+mod same_file;
 mod startup_errors;
 mod store_failure;
