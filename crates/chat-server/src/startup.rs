@@ -116,7 +116,8 @@ impl Application {
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-        .shutdown_signal(shutdown.0.clone().cancelled_owned());
+        // The binary handles SIGINT and SIGTERM itself, through `Shutdown`.
+        .disable_signals();
         if let Some(workers) = config.workers {
             server = server.workers(workers.get());
         }
@@ -127,8 +128,17 @@ impl Application {
             .ok_or_else(|| bind_error(io::Error::other("the address resolved to nothing")))?;
         // Only once the socket is bound: a failed start leaves nothing running.
         let pruner = pruning::spawn(store, config.retention());
+        let server = server.run();
+        // Not `HttpServer::shutdown_signal`: actix then stops its "system"
+        // too, after a fixed 300 ms pause that delayed every exit.
+        let handle = server.handle();
+        let stop = shutdown.0.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            handle.stop(true).await;
+        });
         Ok(Self {
-            server: server.run(),
+            server,
             addr,
             shutdown,
             _pruner: pruner,

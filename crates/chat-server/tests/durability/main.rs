@@ -6,6 +6,7 @@
 mod process;
 
 mod crash;
+mod exit;
 mod health;
 mod overload;
 mod restart;
