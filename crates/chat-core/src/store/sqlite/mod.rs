@@ -144,6 +144,7 @@ impl SqliteStore {
             retention: options.retention,
             watchers: watchers.clone(),
             activity: Arc::clone(&activity),
+            wrote_since_checkpoint: false,
             #[cfg(test)]
             append_transactions: Arc::clone(&append_transactions),
             _lock: lock,

@@ -14,8 +14,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[cfg(test)]
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +30,7 @@ use super::activity::Activity;
 use super::newest::{rooms, NewestIds};
 use super::queue::Claim;
 use super::readers::message_from_row;
-use super::{count_param, id_column, unavailable};
+use super::{count_param, id_column, unavailable, BUSY_TIMEOUT};
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
 use crate::store::idempotency::answer_repeat;
@@ -43,6 +44,11 @@ const MAX_BATCH: usize = 1024;
 /// Most messages one pruning transaction deletes, so that posts queued behind
 /// a large deletion wait for one short transaction, not the whole job.
 const PRUNE_BATCH: usize = 500;
+
+/// How long the writer must be idle after a write before it empties the log.
+const IDLE_BEFORE_CHECKPOINT: Duration = Duration::from_secs(1);
+/// How long that checkpoint waits for readers on an old snapshot.
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(50);
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (id, room, created_at, author, body, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -104,6 +110,8 @@ pub(super) struct Writer {
     pub(super) watchers: Watchers,
     /// What the health check reads.
     pub(super) activity: Arc<Activity>,
+    /// True once a commit has grown the log since the last full checkpoint.
+    pub(super) wrote_since_checkpoint: bool,
     #[cfg(test)]
     pub(super) append_transactions: Arc<AtomicUsize>,
     /// Declared last so that the lock outlives the connection.
@@ -130,10 +138,42 @@ impl Writer {
     }
 
     fn next_request(&mut self) -> Option<Request> {
-        match self.deferred_prunes.pop_front() {
-            Some(reply) => Some(Request::Prune(reply)),
-            None => self.queue.recv().ok(),
+        if let Some(reply) = self.deferred_prunes.pop_front() {
+            return Some(Request::Prune(reply));
         }
+        if self.wrote_since_checkpoint {
+            match self.queue.recv_timeout(IDLE_BEFORE_CHECKPOINT) {
+                Ok(request) => return Some(request),
+                Err(RecvTimeoutError::Timeout) => self.checkpoint(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        self.queue.recv().ok()
+    }
+
+    /// Copies the log into the file and empties it, once the writer is idle:
+    /// the log never stays large after a burst. Readers still on an old
+    /// snapshot make it give up quickly; the next idle moment tries again.
+    fn checkpoint(&mut self) {
+        self.activity.begin();
+        let truncated = (|| {
+            self.connection.busy_timeout(CHECKPOINT_BUSY_TIMEOUT)?;
+            let busy: i64 =
+                self.connection
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            self.connection.busy_timeout(BUSY_TIMEOUT)?;
+            Ok::<_, rusqlite::Error>(busy == 0)
+        })();
+        match truncated {
+            Ok(done) => self.wrote_since_checkpoint = !done,
+            // Harmless: the log stays as it is until the next write re-arms
+            // the checkpoint. Writes must get their usual lock timeout back.
+            Err(_) => {
+                let _ = self.connection.busy_timeout(BUSY_TIMEOUT);
+                self.wrote_since_checkpoint = false;
+            }
+        }
+        self.activity.end();
     }
 
     /// Writes `first` and every append already queued in one transaction,
@@ -164,6 +204,7 @@ impl Writer {
             .unzip();
         let inserted = self.insert(submissions);
         self.activity.record(inserted.is_ok());
+        self.wrote_since_checkpoint = true;
         match inserted {
             Ok(answers) => {
                 // Wake the watchers before answering, so that by the time a
@@ -369,6 +410,7 @@ impl Writer {
             .prepare_cached(RECORD_PRUNED_THROUGH)?
             .execute(params![room, batch_end.as_bytes()])?;
         transaction.commit()?;
+        self.wrote_since_checkpoint = true;
         Ok(deleted)
     }
 
