@@ -98,6 +98,7 @@ impl Application {
             addr: config.addr.clone(),
             source,
         };
+        let send_timeout = Duration::from_secs(config.send_timeout);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -113,6 +114,20 @@ impl Application {
         // parked poll would keep its timer, watch and socket (in CLOSE-WAIT)
         // until its timeout. HTTP clients do not half-close to await an answer.
         .h1_allow_half_closed(false)
+        // actix-web has no write timeout: an answer its client does not read
+        // would hold its memory and connection until the client reads. The
+        // kernel drops a connection whose sent data stays unacknowledged
+        // (zero-window probes included) this long; idle parked polls have
+        // nothing unacknowledged and are not affected.
+        .on_connect(move |connection, _| {
+            if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                if let Err(error) =
+                    socket2::SockRef::from(stream).set_tcp_user_timeout(Some(send_timeout))
+                {
+                    tracing::warn!(%error, "cannot bound the time to send an answer");
+                }
+            }
+        })
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
