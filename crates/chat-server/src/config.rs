@@ -36,6 +36,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout: u64,
 
+    /// Seconds data the server sent may stay unacknowledged (a client that
+    /// stops reading its answer) before the connection is dropped.
+    #[arg(long, env = "CHAT_SEND_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub send_timeout: u64,
+
     /// Seconds a GET waits for new messages when it gives no `timeout`.
     #[arg(long, env = "CHAT_DEFAULT_POLL_TIMEOUT", default_value_t = 10)]
     pub default_poll_timeout: u64,

@@ -118,6 +118,7 @@ impl Application {
             addr: config.addr.clone(),
             source,
         };
+        let send_timeout = Duration::from_secs(config.send_timeout);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -129,17 +130,23 @@ impl Application {
         // A poll's answer is one small write that must leave at once, not
         // wait for the peer's delayed ACK of the previous one (Nagle).
         .tcp_nodelay(true)
-        .on_connect(connection::on_connect)
         // A client that closes its side has stopped waiting: end its request
         // at once. With half-closed connections allowed (actix's default), a
         // parked poll would keep its timer, watch and socket (in CLOSE-WAIT)
         // until its timeout. HTTP clients do not half-close to await an answer.
         .h1_allow_half_closed(false)
+        // actix-web has no write timeout, and once a client stops reading it
+        // stops polling the response, so no timer of the body (an event
+        // stream's) can end it: the kernel drops a connection whose sent data
+        // stays unacknowledged (zero-window probes included) for
+        // --send-timeout; idle parked polls have nothing unacknowledged.
+        .on_connect(move |connection, _| connection::bound_send_time(connection, send_timeout))
         .backlog(LISTEN_BACKLOG)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
-        .shutdown_signal(shutdown.0.clone().cancelled_owned());
+        // The binary handles SIGINT and SIGTERM itself, through `Shutdown`.
+        .disable_signals();
         if let Some(workers) = config.workers {
             server = server.workers(workers.get());
         }
@@ -157,8 +164,17 @@ impl Application {
         }
         // Only once the socket is bound: a failed start leaves nothing running.
         let pruner = pruning::spawn(store, config.retention());
+        let server = server.run();
+        // Not `HttpServer::shutdown_signal`: actix then stops its "system"
+        // too, after a fixed 300 ms pause that delayed every exit.
+        let handle = server.handle();
+        let stop = shutdown.0.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            handle.stop(true).await;
+        });
         Ok(Self {
-            server: server.run(),
+            server,
             addr,
             shutdown,
             access,

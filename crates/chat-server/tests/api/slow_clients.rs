@@ -71,3 +71,61 @@ async fn a_trickled_body_gets_the_same_total_time_not_more() {
     assert!(started.elapsed() < Duration::from_secs(5));
     trickle.abort();
 }
+
+/// True while the server's end of the connection from client port `client`
+/// to server port `server` is open, from the kernel's table.
+fn server_side_open(server: u16, client: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let (local, remote) = (format!(":{server:04X}"), format!(":{client:04X}"));
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 3 && fields[1].ends_with(&local) && fields[2].ends_with(&remote)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_answer_is_dropped_after_the_send_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, StoreOptions::default(), |config| {
+        config.send_timeout = 2;
+    })
+    .await;
+    // About 9 MB of answer: far more than the socket buffers hold.
+    let body = "x".repeat(9_000);
+    for _ in 0..10 {
+        let posts = (0..100).map(|_| app.send("/messages", &body));
+        futures_util::future::join_all(posts).await;
+    }
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    socket.connect(&address.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut stream = TcpStream::from_std(socket.into()).unwrap();
+    stream
+        .write_all(b"GET /messages?limit=1000&timeout=0 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let client_port = stream.local_addr().unwrap().port();
+    assert!(server_side_open(port, client_port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server_side_open(port, client_port) {
+        assert!(
+            Instant::now() < deadline,
+            "the connection of a client that does not read is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_poll_outlives_the_send_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, StoreOptions::default(), |config| {
+        config.send_timeout = 1;
+    })
+    .await;
+    let response = app.get("/messages?timeout=3").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "[]");
+}

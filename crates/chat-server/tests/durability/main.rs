@@ -8,8 +8,10 @@ mod common;
 mod process;
 
 mod crash;
+mod exit;
 mod health;
 mod overload;
 mod restart;
+mod same_file;
 mod startup_errors;
 mod store_failure;

@@ -16,8 +16,11 @@ use crate::store::OpenError;
 
 /// Takes the advisory lock on `PATH.lock` that keeps a second server away.
 /// The lock file stays behind after a stop; only a held lock means "in use".
+/// The lock is named after the file's canonical path, so a second server that
+/// reaches the file through a symbolic link or another spelling of its path
+/// takes the same lock.
 pub(super) fn lock_exclusively(path: &Path) -> Result<File, OpenError> {
-    let mut lock_path = path.as_os_str().to_owned();
+    let mut lock_path = canonical(path).as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
     let file = OpenOptions::new()
@@ -52,6 +55,23 @@ pub(super) fn lock_exclusively(path: &Path) -> Result<File, OpenError> {
             format!("cannot lock {}", lock_path.display()),
             Some(error.into()),
         )),
+    }
+}
+
+/// `path` with symbolic links, `.` and `..` resolved; for a file that does
+/// not exist yet, its directory resolved. Unresolvable paths stay as they
+/// are: opening them fails with a better message later.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(resolved) = path.canonicalize() {
+        return resolved;
+    }
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (directory.canonicalize(), path.file_name()) {
+        (Ok(directory), Some(name)) => directory.join(name),
+        _ => path.to_owned(),
     }
 }
 

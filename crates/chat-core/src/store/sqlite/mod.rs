@@ -11,6 +11,7 @@
 mod activity;
 mod lock;
 mod newest;
+mod prune;
 mod queue;
 mod readers;
 mod schema;
@@ -42,6 +43,7 @@ use crate::{NewMessage, RoomName};
 use activity::Activity;
 use lock::lock_exclusively;
 use newest::{newest_ids, NewestIds};
+use prune::WrittenRooms;
 use queue::{Claim, Queue, QueueLimits};
 use readers::{check, read_page, Readers};
 use schema::{migrate, open_writer};
@@ -144,6 +146,9 @@ impl SqliteStore {
             retention: options.retention,
             watchers: watchers.clone(),
             activity: Arc::clone(&activity),
+            wrote_since_checkpoint: false,
+            pass: None,
+            written: WrittenRooms::default(),
             #[cfg(test)]
             append_transactions: Arc::clone(&append_transactions),
             _lock: lock,

@@ -14,22 +14,22 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[cfg(test)]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::activity::Activity;
-use super::newest::{rooms, NewestIds};
+use super::newest::NewestIds;
+use super::prune::{PrunePass, WrittenRooms};
 use super::queue::Claim;
 use super::readers::message_from_row;
-use super::{count_param, id_column, unavailable};
+use super::{unavailable, BUSY_TIMEOUT};
 use crate::id::IdGenerator;
 use crate::message::truncate_to_micros;
 use crate::store::idempotency::answer_repeat;
@@ -40,9 +40,10 @@ use crate::{Clock, Message, NewMessage, RoomName};
 /// enough that one failure rejects few posts.
 const MAX_BATCH: usize = 1024;
 
-/// Most messages one pruning transaction deletes, so that posts queued behind
-/// a large deletion wait for one short transaction, not the whole job.
-const PRUNE_BATCH: usize = 500;
+/// How long the writer must be idle after a write before it empties the log.
+const IDLE_BEFORE_CHECKPOINT: Duration = Duration::from_secs(1);
+/// How long that checkpoint waits for readers on an old snapshot.
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(50);
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (id, room, created_at, author, body, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -52,20 +53,6 @@ const SELECT_KEYED: &str = "SELECT id, created_at, author, body FROM messages \
 /// Frees an expired key for the message about to take it.
 const RELEASE_KEY: &str =
     "UPDATE messages SET idempotency_key = NULL WHERE room = ?1 AND idempotency_key = ?2";
-/// A room's newest message but `?2`: with `?2 = keep - 1`, the oldest that
-/// retention by count keeps.
-const SELECT_OLDEST_KEPT_BY_COUNT: &str =
-    "SELECT id FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2";
-/// The oldest message young enough to keep.
-const SELECT_OLDEST_YOUNG: &str =
-    "SELECT id FROM messages WHERE room = ?1 AND created_at >= ?2 ORDER BY id LIMIT 1";
-const SELECT_PRUNE_BATCH_END: &str = "SELECT max(id) FROM \
-     (SELECT id FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id LIMIT ?3)";
-const DELETE_THROUGH: &str = "DELETE FROM messages WHERE room = ?1 AND id <= ?2";
-const RECORD_PRUNED_THROUGH: &str = "INSERT INTO room_state (room, pruned_through) \
-     VALUES (?1, ?2) ON CONFLICT (room) \
-     DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)";
-
 /// A write as a post makes and its undoing: the room `''` is no valid room
 /// name, so no read ever sees the row, which is gone at commit anyway.
 const PROBE: &str = "INSERT INTO messages (id, room, created_at, body) \
@@ -96,6 +83,10 @@ pub(super) struct Writer {
     pub(super) queue: Receiver<Request>,
     /// Prunes that arrived while appends were being batched; they run next.
     pub(super) deferred_prunes: VecDeque<oneshot::Sender<Result<u64, StoreError>>>,
+    /// The retention pass under way, if any.
+    pub(super) pass: Option<PrunePass>,
+    /// Which rooms retention by count must look at next pass.
+    pub(super) written: WrittenRooms,
     pub(super) ids: IdGenerator,
     /// Updated after every commit, before the watchers are woken.
     pub(super) newest: Arc<NewestIds>,
@@ -104,6 +95,8 @@ pub(super) struct Writer {
     pub(super) watchers: Watchers,
     /// What the health check reads.
     pub(super) activity: Arc<Activity>,
+    /// True once a commit has grown the log since the last full checkpoint.
+    pub(super) wrote_since_checkpoint: bool,
     #[cfg(test)]
     pub(super) append_transactions: Arc<AtomicUsize>,
     /// Declared last so that the lock outlives the connection.
@@ -113,14 +106,33 @@ pub(super) struct Writer {
 impl Writer {
     /// Serves requests until the store closes the queue and it is empty.
     pub(super) fn run(mut self) {
-        while let Some(request) = self.next_request() {
+        loop {
+            let request = if self.pass.is_some() {
+                // A pass runs one short step at a time, and only while no
+                // request waits: a post waits for one step at most.
+                match self.queue.try_recv() {
+                    Ok(request) => request,
+                    Err(TryRecvError::Empty) => {
+                        self.prune_step();
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match self.next_request() {
+                    Some(request) => request,
+                    None => return,
+                }
+            };
             self.activity.begin();
             match request {
                 Request::Append(first) => self.append_batch(first),
-                Request::Prune(reply) => {
-                    // A caller that stopped waiting needs no answer.
-                    let _ = reply.send(self.prune());
+                // One pass at a time: a prune asked for during a pass starts
+                // a new one after it, so it sees everything before it.
+                Request::Prune(reply) if self.pass.is_some() => {
+                    self.deferred_prunes.push_back(reply);
                 }
+                Request::Prune(reply) => self.start_pass(reply),
                 Request::Probe(reply) => {
                     let _ = reply.send(self.probe().map_err(unavailable));
                 }
@@ -130,10 +142,42 @@ impl Writer {
     }
 
     fn next_request(&mut self) -> Option<Request> {
-        match self.deferred_prunes.pop_front() {
-            Some(reply) => Some(Request::Prune(reply)),
-            None => self.queue.recv().ok(),
+        if let Some(reply) = self.deferred_prunes.pop_front() {
+            return Some(Request::Prune(reply));
         }
+        if self.wrote_since_checkpoint {
+            match self.queue.recv_timeout(IDLE_BEFORE_CHECKPOINT) {
+                Ok(request) => return Some(request),
+                Err(RecvTimeoutError::Timeout) => self.checkpoint(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        self.queue.recv().ok()
+    }
+
+    /// Copies the log into the file and empties it, once the writer is idle:
+    /// the log never stays large after a burst. Readers still on an old
+    /// snapshot make it give up quickly; the next idle moment tries again.
+    fn checkpoint(&mut self) {
+        self.activity.begin();
+        let truncated = (|| {
+            self.connection.busy_timeout(CHECKPOINT_BUSY_TIMEOUT)?;
+            let busy: i64 =
+                self.connection
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            self.connection.busy_timeout(BUSY_TIMEOUT)?;
+            Ok::<_, rusqlite::Error>(busy == 0)
+        })();
+        match truncated {
+            Ok(done) => self.wrote_since_checkpoint = !done,
+            // Harmless: the log stays as it is until the next write re-arms
+            // the checkpoint. Writes must get their usual lock timeout back.
+            Err(_) => {
+                let _ = self.connection.busy_timeout(BUSY_TIMEOUT);
+                self.wrote_since_checkpoint = false;
+            }
+        }
+        self.activity.end();
     }
 
     /// Writes `first` and every append already queued in one transaction,
@@ -164,6 +208,12 @@ impl Writer {
             .unzip();
         let inserted = self.insert(submissions);
         self.activity.record(inserted.is_ok());
+        self.wrote_since_checkpoint = true;
+        if let Ok(answers) = &inserted {
+            for appended in answers.iter().filter_map(|answer| answer.as_ref().ok()) {
+                self.written.insert(&appended.message.room);
+            }
+        }
         match inserted {
             Ok(answers) => {
                 // Wake the watchers before answering, so that by the time a
@@ -282,115 +332,6 @@ impl Writer {
         self.activity.record(probed.is_ok());
         probed
     }
-
-    /// Deletes, room by room and in short transactions, what retention no
-    /// longer keeps (the same rules as `MemoryStore::prune`).
-    ///
-    /// Only ever the oldest messages of a room go, up to a boundary id, so
-    /// "everything up to `pruned_through` is gone" stays true even when the
-    /// clock stepped back and `created_at` is not in id order.
-    fn prune(&mut self) -> Result<u64, StoreError> {
-        if !self.retention.is_enabled() {
-            return Ok(0);
-        }
-        let young_from = self
-            .retention
-            .oldest_kept(self.clock.now())
-            .map(micros_rounded_up);
-        let rooms = rooms(&self.connection).map_err(unavailable)?;
-        let mut deleted = 0;
-        for room in rooms {
-            let Some(bound) = self.prune_bound(&room, young_from).map_err(unavailable)? else {
-                continue;
-            };
-            loop {
-                let removed = self.prune_batch(&room, bound).map_err(unavailable)?;
-                deleted += removed as u64;
-                // Posts that arrived meanwhile go before the next batch.
-                self.append_queued();
-                if removed < PRUNE_BATCH {
-                    break;
-                }
-            }
-        }
-        Ok(deleted)
-    }
-
-    /// The id below which `room`'s messages go, or `None` when all stay.
-    /// Messages created at or after `young_from` (microseconds) are young.
-    fn prune_bound(&self, room: &str, young_from: Option<i64>) -> rusqlite::Result<Option<Uuid>> {
-        let by_count = match self.retention.per_room {
-            Some(keep) => self
-                .connection
-                .prepare_cached(SELECT_OLDEST_KEPT_BY_COUNT)?
-                .query_row(params![room, count_param(keep.get() - 1)], id_column)
-                .optional()?
-                // No such message: the room is within the limit.
-                .flatten(),
-            None => None,
-        };
-        let by_age = match young_from {
-            Some(micros) => Some(
-                self.connection
-                    .prepare_cached(SELECT_OLDEST_YOUNG)?
-                    .query_row(params![room, micros], id_column)
-                    .optional()?
-                    .flatten()
-                    // Nothing is young: everything goes. A generated id has
-                    // version 7, so none equals the maximum UUID.
-                    .unwrap_or(Uuid::max()),
-            ),
-            None => None,
-        };
-        // `None` sorts below every bound: the larger bound deletes the most,
-        // which is what satisfies both limits.
-        Ok(by_count.max(by_age))
-    }
-
-    /// Deletes up to [`PRUNE_BATCH`] of `room`'s oldest messages below
-    /// `bound` in one transaction, recording the newest deleted id.
-    fn prune_batch(&mut self, room: &str, bound: Uuid) -> rusqlite::Result<usize> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let batch_end = transaction
-            .prepare_cached(SELECT_PRUNE_BATCH_END)?
-            .query_row(
-                params![room, bound.as_bytes(), count_param(PRUNE_BATCH)],
-                id_column,
-            )?;
-        let Some(batch_end) = batch_end else {
-            return Ok(0);
-        };
-        let deleted = transaction
-            .prepare_cached(DELETE_THROUGH)?
-            .execute(params![room, batch_end.as_bytes()])?;
-        transaction
-            .prepare_cached(RECORD_PRUNED_THROUGH)?
-            .execute(params![room, batch_end.as_bytes()])?;
-        transaction.commit()?;
-        Ok(deleted)
-    }
-
-    /// Writes the appends waiting in the queue, if any.
-    fn append_queued(&mut self) {
-        match self.queue.try_recv() {
-            Ok(Request::Append(first)) => self.append_batch(first),
-            Ok(Request::Prune(reply)) => self.deferred_prunes.push_back(reply),
-            Ok(Request::Probe(reply)) => {
-                let _ = reply.send(self.probe().map_err(unavailable));
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-/// `time` in whole microseconds, rounded up: stored times are whole
-/// microseconds, and for those `created_at < time` is the same as
-/// `created_at < time rounded up`.
-fn micros_rounded_up(time: DateTime<Utc>) -> i64 {
-    let has_nanos = time.timestamp_subsec_nanos() % 1_000 != 0;
-    time.timestamp_micros() + i64::from(has_nanos)
 }
 
 #[cfg(test)]
@@ -398,58 +339,9 @@ mod tests {
     use super::super::tests::new_message;
     use super::super::SqliteStore;
     use super::*;
-    use crate::store::conformance::start_time;
     use crate::store::{ChatStore, ReadQuery, StoreOptions};
-    use chrono::TimeDelta;
     use futures_util::future::join_all;
-    use std::num::NonZeroUsize;
     use tempfile::TempDir;
-
-    #[tokio::test]
-    async fn pruning_a_backlog_takes_several_batches_and_keeps_the_newest() {
-        let dir = TempDir::new().unwrap();
-        let retention = Retention {
-            per_room: NonZeroUsize::new(10),
-            max_age: None,
-        };
-        let options = StoreOptions {
-            retention,
-            ..StoreOptions::default()
-        };
-        let store = SqliteStore::open(dir.path().join("chat.db"), options)
-            .await
-            .unwrap();
-        let general = RoomName::general();
-        let total = 2 * PRUNE_BATCH + 10 + 7;
-        let appends = (0..total).map(|n| store.append(&general, new_message(&n.to_string())));
-        let stored: Vec<Message> = join_all(appends)
-            .await
-            .into_iter()
-            .map(|result| result.unwrap().message)
-            .collect();
-        let mut ids: Vec<Uuid> = stored.iter().map(|message| message.id).collect();
-        ids.sort();
-        assert_eq!(store.prune().await.unwrap(), (total - 10) as u64);
-        let kept = store
-            .read(&general, ReadQuery::Latest { limit: 100 })
-            .await
-            .unwrap()
-            .messages;
-        let kept_ids: Vec<Uuid> = kept.iter().map(|message| message.id).collect();
-        assert_eq!(kept_ids, ids[total - 10..]);
-        let page = store
-            .read(
-                &general,
-                ReadQuery::After {
-                    cursor: ids[total - 12],
-                    limit: 100,
-                },
-            )
-            .await
-            .unwrap();
-        assert!(page.truncated);
-        assert_eq!(page.messages, kept);
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_appends_share_transactions() {
@@ -521,13 +413,5 @@ mod tests {
             .unwrap()
             .message;
         assert!(visible.iter().all(|message| message.id < after.id));
-    }
-
-    #[test]
-    fn micros_round_up_only_when_there_are_leftover_nanoseconds() {
-        let whole = start_time();
-        assert_eq!(micros_rounded_up(whole), whole.timestamp_micros());
-        let partial = whole + TimeDelta::nanoseconds(1);
-        assert_eq!(micros_rounded_up(partial), whole.timestamp_micros() + 1);
     }
 }
