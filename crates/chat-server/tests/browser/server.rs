@@ -37,7 +37,7 @@ impl TestServer {
         configure: impl FnOnce(&mut Config),
     ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
-            chat_server::telemetry::init_subscriber();
+            chat_server::telemetry::init_subscriber_for_process();
         }
         let store = chat_core::store::open("memory", options).await.unwrap();
         let mut config = Config::new("127.0.0.1:0", "memory");
