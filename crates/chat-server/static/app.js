@@ -618,6 +618,9 @@ class EventFollower {
   constructor(view) {
     this.view = view;
     this.source = null;
+    /** Where the browser's stream stands: the `after` it opened with, then
+     * the id of each event (its Last-Event-ID). */
+    this.position = null;
     this.openTimer = 0;
     /** When the current stream opened, or null while it is not open. */
     this.openedAt = null;
@@ -648,11 +651,10 @@ class EventFollower {
     // EventSource cannot send headers: the contract takes the token here too.
     if (accessToken !== null) query.set('access_token', accessToken);
     const source = new EventSource(`${this.view.eventsPath}?${query}`);
+    this.position = this.view.cursor;
     source.addEventListener('open', () => this.opened());
     source.addEventListener('message', (event) => this.message(event));
-    source.addEventListener('truncated', () =>
-      this.view.receive({ messages: [], truncated: true }),
-    );
+    source.addEventListener('truncated', () => this.truncated());
     source.addEventListener('error', () => this.failed(source));
     this.source = source;
     this.armOpenDeadline(source, STREAM_OPEN_TIMEOUT_MS);
@@ -680,7 +682,15 @@ class EventFollower {
     }
     if (!isMessage(message)) return;
     this.brokenStreams = 0;
+    this.position = message.id.toLowerCase();
     this.view.receive({ messages: [message], truncated: false });
+  }
+
+  /** Retention cut the history after the stream's position. A page that is
+   * further on got there by reads (probes) from its cursor, which reported
+   * any cut themselves: the note is not repeated. */
+  truncated() {
+    if (this.position === this.view.cursor) this.view.receive({ messages: [], truncated: true });
   }
 
   failed(source) {
