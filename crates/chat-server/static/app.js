@@ -178,7 +178,7 @@ let transport =
   pageParameter('transport') === 'long-poll' || !window.EventSource ? 'long-poll' : 'events';
 
 function useTransport(name, why) {
-  if (why !== undefined) console.warn(`chat: ${why}; following rooms by long polling`);
+  if (why !== undefined) console.warn(`chat: ${why}; following rooms by ${name} now`);
   transport = name;
   ui.status.dataset.transport = name;
 }
@@ -726,9 +726,13 @@ class EventFollower {
     this.probing = false;
     if (this.done || source !== this.source) return;
     if (failure !== null) {
-      if (this.view.refused(failure)) this.finish({ stopped: true });
-      // Otherwise the server is away, which is no fault of streams.
-      else await this.retryIfClosed(source, failure);
+      if (this.view.refused(failure)) {
+        this.finish({ stopped: true });
+        return;
+      }
+      // The server is away, which is no fault of streams: wait for it.
+      if (stalled) this.armOpenDeadline(source, STREAM_OPEN_TIMEOUT_MS);
+      await this.retryIfClosed(source, failure);
       return;
     }
     // The server answers reads: the stream is what fails.
