@@ -20,13 +20,19 @@ const BOB: &str = "bob-secret-token";
 /// A server whose auth file lets nobody in without a token, with the file's
 /// directory, which must outlive it.
 async fn start_locked_server() -> (TestServer, TempDir) {
+    start_server_with_anonymous("").await
+}
+
+/// A server with ALICE's and BOB's tokens and `anonymous`, the file's
+/// `[anonymous]` section (empty: nothing without a token).
+async fn start_server_with_anonymous(anonymous: &str) -> (TestServer, TempDir) {
     let hash = |token: &str| format!("{:x}", Sha256::digest(token.as_bytes()));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.toml");
     std::fs::write(
         &path,
         format!(
-            "[[token]]\nname = \"alice\"\nsha256 = \"{}\"\nread = [\"*\"]\nwrite = [\"*\"]\n\n\
+            "{anonymous}\n[[token]]\nname = \"alice\"\nsha256 = \"{}\"\nread = [\"*\"]\nwrite = [\"*\"]\n\n\
              [[token]]\nname = \"bob\"\nsha256 = \"{}\"\nread = [\"team-*\"]\n",
             hash(ALICE),
             hash(BOB),
@@ -164,5 +170,33 @@ async fn a_token_without_the_right_is_told_it_may_not_read_or_post_here() {
         .await;
     assert_eq!(kept, "may I?");
     assert_eq!(server.messages_with_token("team-a", ALICE).await.len(), 1);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_anyone_may_read_the_token_is_asked_for_when_posting() {
+    let browser = Browser::start().await;
+    let (server, _auth) = start_server_with_anonymous("[anonymous]\nread = [\"*\"]\n").await;
+    server
+        .post_with_token("general", ALICE, "open to all")
+        .await;
+    let page = browser.open(&server.url("/")).await;
+    page.wait_for_bodies(&["open to all"]).await;
+    assert!(!page.find("#token-form").await.is_displayed().await.unwrap());
+
+    page.set_name("guest").await;
+    page.type_and_send("can I say something?").await;
+    page.wait_for_text("#send-error", "Not sent: this needs an access token")
+        .await;
+    page.wait_for_text("#token-reason", "Posting in #general needs an access token")
+        .await;
+    enter_token(&page, ALICE).await;
+    page.wait_for_state("live").await;
+    // The text waited in the box; Enter sends it now.
+    assert_eq!(page.focused_id().await, "body");
+    page.press(Key::Enter).await;
+    page.wait_for_bodies(&["open to all", "can I say something?"])
+        .await;
+    assert_eq!(page.authors().await, ["alice", "alice"]);
     browser.close().await;
 }
