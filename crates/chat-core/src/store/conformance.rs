@@ -423,7 +423,11 @@ async fn park_unannounced_feed(
         .last()
         .map_or(Uuid::nil(), |m| m.id);
     let mut feed = RoomFeed::new(view, room.clone(), after(newest, 10));
-    let task = tokio::spawn(async move { feed.next_page(std::future::pending()).await.unwrap() });
+    let task = tokio::spawn(async move {
+        feed.next_page(std::pin::pin!(std::future::pending()))
+            .await
+            .unwrap()
+    });
     read_done.recv().await.expect("the feed reads first");
     (watchers, task, read_done)
 }
@@ -484,10 +488,23 @@ pub(crate) async fn a_feed_follows_a_room_page_by_page_exactly_once(
     let first = append_all(&*store, &general, &["1", "2", "3"]).await;
     let mut feed = RoomFeed::new(Arc::clone(&store), general.clone(), after(Uuid::nil(), 2));
     let never = std::future::pending::<()>;
-    assert_eq!(feed.next_page(never()).await.unwrap().messages, first[..2]);
-    assert_eq!(feed.next_page(never()).await.unwrap().messages, first[2..]);
+    assert_eq!(
+        feed.next_page(std::pin::pin!(never()))
+            .await
+            .unwrap()
+            .messages,
+        first[..2]
+    );
+    assert_eq!(
+        feed.next_page(std::pin::pin!(never()))
+            .await
+            .unwrap()
+            .messages,
+        first[2..]
+    );
     // Caught up: the next page waits for the next append.
-    let waiting = tokio::spawn(async move { feed.next_page(never()).await.unwrap() });
+    let waiting =
+        tokio::spawn(async move { feed.next_page(std::pin::pin!(never())).await.unwrap() });
     let later = append_all(&*store, &general, &["4"]).await;
     let page = within_seconds("the next page", waiting).await.unwrap();
     assert_eq!(page.messages, later);

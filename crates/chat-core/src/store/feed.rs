@@ -9,6 +9,7 @@
 //! thousands); any other is followed by a fresh read.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,8 +63,15 @@ impl RoomFeed {
     /// The next page: at once when messages match, otherwise as soon as
     /// newer ones are visible, or the (empty) page read last once `stop`
     /// completes.
-    pub async fn next_page(&mut self, stop: impl Future<Output = ()>) -> Result<Page, StoreError> {
-        let mut stop = std::pin::pin!(stop);
+    ///
+    /// `stop` is pinned by the caller and borrowed: a parked poll holds one
+    /// copy of it, where taking it by value would keep one in this future's
+    /// arguments and another where it is pinned (every parked poll's memory
+    /// counts).
+    pub async fn next_page<S>(&mut self, mut stop: Pin<&mut S>) -> Result<Page, StoreError>
+    where
+        S: Future<Output = ()> + ?Sized,
+    {
         loop {
             let page = self.store.read(&self.room, self.query).await?;
             if !page.messages.is_empty() {
@@ -84,7 +92,7 @@ impl RoomFeed {
                         },
                         Wake::Reread => break,
                     },
-                    () = &mut stop => return Ok(page),
+                    () = stop.as_mut() => return Ok(page),
                 }
             }
         }
@@ -102,25 +110,28 @@ impl RoomFeed {
 /// Answers one long poll: the page `query` selects, at once when it is not
 /// empty or `wait` is zero; otherwise the first page that newer messages
 /// make, or the empty page when `wait` runs out or `stop` completes.
-pub async fn wait_for_page(
+/// `stop` is pinned by the caller, as for [`RoomFeed::next_page`].
+pub async fn wait_for_page<S>(
     store: &Arc<dyn ChatStore>,
     room: &RoomName,
     query: ReadQuery,
     wait: Duration,
-    stop: impl Future<Output = ()>,
-) -> Result<Page, StoreError> {
+    mut stop: Pin<&mut S>,
+) -> Result<Page, StoreError>
+where
+    S: Future<Output = ()> + ?Sized,
+{
     if wait.is_zero() {
         return store.read(room, query).await;
     }
     let mut feed = RoomFeed::new(Arc::clone(store), room.clone(), query);
-    let deadline = tokio::time::sleep(wait);
-    feed.next_page(async {
+    let until = std::pin::pin!(async {
         tokio::select! {
-            () = deadline => {}
-            () = stop => {}
+            () = tokio::time::sleep(wait) => {}
+            () = stop.as_mut() => {}
         }
-    })
-    .await
+    });
+    feed.next_page(until).await
 }
 
 #[cfg(test)]
@@ -144,7 +155,10 @@ mod tests {
             .await
             .unwrap();
         let new = post("new").await;
-        let page = feed.next_page(std::future::pending()).await.unwrap();
+        let page = feed
+            .next_page(std::pin::pin!(std::future::pending()))
+            .await
+            .unwrap();
         assert_eq!(page.messages, vec![new]);
     }
 
@@ -157,7 +171,10 @@ mod tests {
             .unwrap();
         let first = NewMessage::new("first".to_owned(), None).unwrap();
         let first = store.append(&room, first).await.unwrap().message;
-        let page = feed.next_page(std::future::pending()).await.unwrap();
+        let page = feed
+            .next_page(std::pin::pin!(std::future::pending()))
+            .await
+            .unwrap();
         assert_eq!(page.messages, vec![first]);
     }
 }

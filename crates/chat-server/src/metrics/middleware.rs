@@ -20,18 +20,20 @@ pub(crate) async fn record_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let metrics = request
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.metrics.clone());
+    // One `Arc` held while the request waits (a parked poll), not a copy of
+    // every metric handle.
+    let state = request.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(request).await?;
-    if let Some(metrics) = metrics {
+    if let Some(state) = state {
         let route = routes::pattern_of(response.request().path()).unwrap_or(UNMATCHED);
         let status = response.status();
-        metrics
+        state
+            .metrics
             .requests
             .with_label_values(&[route, status.as_str()])
             .inc();
-        metrics
+        state
+            .metrics
             .request_duration
             .with_label_values(&[route])
             .observe(started.elapsed().as_secs_f64());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chat_core::store::wait_for_page;
+use chat_core::store::{wait_for_page, Page};
 use chat_core::{IdempotencyKey, Message, NewMessage, RoomName, ValidationError};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
@@ -108,18 +108,7 @@ async fn get(
     let params = PollParams::parse(request.query_string(), &state.poll_limits)?;
     let mut page = state.store.read(&room, params.query).await?;
     if page.messages.is_empty() && !params.wait.is_zero() {
-        // Only a request that would wait needs a slot: past --max-parked
-        // it is refused, while reads that answer at once go on.
-        let _slot = state.parked.try_acquire().ok_or(ApiError::Overloaded)?;
-        page = wait_for_page(
-            &state.store,
-            &room,
-            params.query,
-            params.wait,
-            state.shutdown.cancelled(),
-        )
-        .await?;
-        state.metrics.observe_wakeup(&page);
+        page = park(&room, &params, state).await?;
     }
     let mut response = HttpResponse::Ok();
     response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
@@ -130,6 +119,19 @@ async fn get(
     Ok(response
         .content_type(ContentType::json())
         .body(page_json(state, &page.messages)))
+}
+
+/// Waits for the page `params` select, holding a parked slot: past
+/// --max-parked the request is refused, while reads that answer at once go
+/// on. Its own function so that a parked poll's future holds only what the
+/// wait needs (the reads before it and the answer after it are not laid out
+/// beside it).
+async fn park(room: &RoomName, params: &PollParams, state: &AppState) -> Result<Page, ApiError> {
+    let _slot = state.parked.try_acquire().ok_or(ApiError::Overloaded)?;
+    let shutdown = std::pin::pin!(state.shutdown.cancelled());
+    let page = wait_for_page(&state.store, room, params.query, params.wait, shutdown).await?;
+    state.metrics.observe_wakeup(&page);
+    Ok(page)
 }
 
 /// The page as the JSON array the API returns. A non-empty page is

@@ -71,17 +71,14 @@ impl Source {
             if self.shutdown.is_cancelled() {
                 return None;
             }
-            let silence = tokio::time::sleep(self.ping_interval);
-            let shutdown = &self.shutdown;
-            let page = self
-                .feed
-                .next_page(async {
-                    tokio::select! {
-                        () = silence => {}
-                        () = shutdown.cancelled() => {}
-                    }
-                })
-                .await;
+            let (shutdown, silence) = (&self.shutdown, self.ping_interval);
+            let until = std::pin::pin!(async {
+                tokio::select! {
+                    () = tokio::time::sleep(silence) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            });
+            let page = self.feed.next_page(until).await;
             let page = match page {
                 Ok(page) => page,
                 Err(error) => {
