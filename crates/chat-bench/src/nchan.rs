@@ -8,12 +8,18 @@
 //! a message id as a [`Uuid`] for every protocol, so the verification and
 //! the scenarios stay the same: here the seconds are its high 64 bits and
 //! the tag its low 64, which keeps Nchan's order as the order of the ids.
+//!
+//! The tag is a signed 16-bit number: past 32,767 messages in one second it
+//! goes on at -32,768 (as a publish run at tens of thousands of POSTs per
+//! second shows). It is kept as the unsigned 16-bit number with the same
+//! bits, which keeps the order of up to 65,536 messages a second, and
+//! written back as Nchan wrote it.
 
 use uuid::Uuid;
 
 /// The id Nchan calls `seconds:tag`.
-pub fn message_id(seconds: u64, tag: u64) -> Uuid {
-    Uuid::from_u64_pair(seconds, tag)
+pub fn message_id(seconds: u64, tag: i16) -> Uuid {
+    Uuid::from_u64_pair(seconds, u64::from(tag as u16))
 }
 
 /// Parses `SECONDS:TAG` (a publish answer's `last_message_id`, an event's
@@ -21,13 +27,20 @@ pub fn message_id(seconds: u64, tag: u64) -> Uuid {
 /// bench does not use, so that form is refused.
 pub fn parse_message_id(text: &str) -> Option<Uuid> {
     let (seconds, tag) = text.trim().split_once(':')?;
-    Some(message_id(number(seconds)?, number(tag)?))
+    Some(message_id(number(seconds)?, parse_tag(tag)?))
 }
 
 /// The id a long-poll answer carries in `Last-Modified` and `Etag`.
 pub fn id_from_headers(last_modified: &str, etag: &str) -> Option<Uuid> {
     let tag = etag.trim().trim_start_matches("W/").trim_matches('"');
-    Some(message_id(parse_http_date(last_modified)?, number(tag)?))
+    Some(message_id(parse_http_date(last_modified)?, parse_tag(tag)?))
+}
+
+/// A tag as Nchan writes it: a signed 16-bit number.
+fn parse_tag(text: &str) -> Option<i16> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    number(digits)?;
+    text.parse().ok()
 }
 
 /// `If-Modified-Since` and `If-None-Match` for a poll that wants the message
@@ -37,7 +50,8 @@ pub fn cursor_headers(cursor: Uuid) -> Option<(String, String)> {
         return None;
     }
     let (seconds, tag) = cursor.as_u64_pair();
-    Some((http_date(seconds), tag.to_string()))
+    // Back to the signed tag Nchan wrote (the low 16 bits are all there is).
+    Some((http_date(seconds), (tag as u16 as i16).to_string()))
 }
 
 fn number(text: &str) -> Option<u64> {
@@ -172,7 +186,16 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for bad in ["", "1796231756", "1796231756:[0,1]", "x:0", "1:-1", ":"] {
+        for bad in [
+            "",
+            "1796231756",
+            "1796231756:[0,1]",
+            "x:0",
+            "1:--1",
+            "1:40000",
+            "-1:0",
+            ":",
+        ] {
             assert_eq!(parse_message_id(bad), None, "{bad:?}");
         }
         assert_eq!(id_from_headers("not a date", "0"), None);

@@ -20,7 +20,10 @@ const TICKS_PER_SECOND: u64 = 100;
 
 /// The memory of process `pid` and its descendants, in KiB.
 pub fn resident_kib(pid: u32) -> Result<u64, BenchError> {
-    tree(pid)?.into_iter().map(process_kib).sum()
+    tree(pid)?
+        .into_iter()
+        .map(|member| or_gone(pid, member, process_kib(member)))
+        .sum()
 }
 
 /// The CPU time process `pid` and its descendants have used so far, user
@@ -30,11 +33,22 @@ pub fn cpu_time(pid: u32) -> Result<Duration, BenchError> {
         .into_iter()
         .map(|member| {
             let path = format!("/proc/{member}/stat");
-            let text = read(&path)?;
-            parse_cpu_ticks(&text).ok_or_else(|| malformed(&path, "no utime and stime"))
+            let ticks = read(&path).and_then(|text| {
+                parse_cpu_ticks(&text).ok_or_else(|| malformed(&path, "no utime and stime"))
+            });
+            or_gone(pid, member, ticks)
         })
         .sum::<Result<u64, BenchError>>()?;
     Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+}
+
+/// A descendant that ended since the tree was read counts for nothing; the
+/// server process itself must be readable.
+fn or_gone(pid: u32, member: u32, read: Result<u64, BenchError>) -> Result<u64, BenchError> {
+    match read {
+        Err(_) if member != pid => Ok(0),
+        other => other,
+    }
 }
 
 /// One process's memory: its `Pss`, or else its `VmRSS`.

@@ -136,7 +136,7 @@ async fn run_round(
         ));
     }
     drop(parked_tx);
-    let parked = wait_parked(&mut parked_rx, pollers, &mut progress).await;
+    let parked = wait_parked(&mut parked_rx, pollers, "pollers parked", &mut progress).await;
     let park_time = started.elapsed();
     tokio::time::sleep(settle_time(pollers)).await;
     // A poll answered before anything was posted was not parked (or the

@@ -101,7 +101,13 @@ pub async fn run(context: &Context, options: &IdleOptions) -> Result<IdleReport,
         ));
     }
     drop((parked_tx, events_tx));
-    let parked = wait_parked(&mut parked_rx, options.pollers, &mut progress).await;
+    let parked = wait_parked(
+        &mut parked_rx,
+        options.pollers,
+        "pollers parked",
+        &mut progress,
+    )
+    .await;
     let rss_parked_kib = procfs::resident_kib(pid)?;
     progress.say(format_args!(
         "{parked} pollers parked; holding them for {} s",

@@ -82,7 +82,9 @@ impl ConnectLimit {
 }
 
 /// Waits until each of `count` pollers has reported over `parked` whether
-/// its sentinel was answered (see [`Api::park`]); returns how many were.
+/// its sentinel was answered (see [`Api::park`]), or each of `count` streams
+/// whether it opened; returns how many did. `what` names them in progress
+/// lines ("pollers parked").
 ///
 /// Each poller reports once, and each report comes within the connect and
 /// sentinel deadlines, so this always ends; a poller that died without
@@ -91,6 +93,7 @@ impl ConnectLimit {
 pub(crate) async fn wait_parked(
     parked: &mut mpsc::UnboundedReceiver<bool>,
     count: usize,
+    what: &str,
     progress: &mut Progress,
 ) -> usize {
     let mut reported = 0;
@@ -101,8 +104,8 @@ pub(crate) async fn wait_parked(
         };
         reported += 1;
         succeeded += usize::from(ok);
-        progress.tick(format_args!("{succeeded}/{count} pollers parked"));
+        progress.tick(format_args!("{succeeded}/{count} {what}"));
     }
-    progress.say(format_args!("{succeeded}/{count} pollers parked"));
+    progress.say(format_args!("{succeeded}/{count} {what}"));
     succeeded
 }

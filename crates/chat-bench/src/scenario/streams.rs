@@ -66,7 +66,7 @@ pub(crate) async fn open(context: &Context, count: usize, progress: &mut Progres
         ));
     }
     drop((opened_tx, receipts_tx));
-    let opened = wait_parked(&mut opened_rx, count, progress).await;
+    let opened = wait_parked(&mut opened_rx, count, "streams open", progress).await;
     OpenStreams {
         count,
         opened,
