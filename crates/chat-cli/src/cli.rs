@@ -81,9 +81,9 @@ pub enum Command {
     /// Post a message, or one message per line of standard input, and print
     /// the id of each.
     Send(SendArgs),
-    /// Print the room's recent messages, then follow new ones as they arrive;
-    /// rides out server restarts and network errors without duplicating or
-    /// skipping a message.
+    /// Print the room's recent messages, then follow new ones as they arrive
+    /// over the room's event stream (or by long polling); rides out server
+    /// restarts and network errors without duplicating or skipping a message.
     Tail(TailArgs),
 }
 
@@ -128,11 +128,12 @@ pub struct TailArgs {
     pub after: Option<Uuid>,
 
     /// Resume after the id stored in this file when it exists (then -n is
-    /// ignored), and store in it, after each page of messages is printed,
-    /// the id of the last one: the next run continues from there, printing
-    /// again at most the page a crash interrupted, never skipping one. The
-    /// file also names the server and room, and a file written for another
-    /// one is refused.
+    /// ignored), and store in it, after each page of messages is printed (a
+    /// poll's answer, or the events that arrived together; at most 100), the
+    /// id of the last one: the next run continues from there, printing again
+    /// at most the page a crash interrupted, never skipping one. The file
+    /// also names the server and room, and a file written for another one is
+    /// refused.
     #[arg(long, value_name = "PATH")]
     pub cursor_file: Option<PathBuf>,
 
@@ -144,8 +145,15 @@ pub struct TailArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Seconds each long poll asks the server to wait for a message (1 to
-    /// 60; at most the server's --max-poll-timeout).
+    /// Follow by long polling (one request per page of messages) instead of
+    /// the event stream (one request per connection): for a proxy that holds
+    /// a streamed answer back until it ends, or a server without event
+    /// streams.
+    #[arg(long)]
+    pub long_poll: bool,
+
+    /// With --long-poll: seconds each poll asks the server to wait for a
+    /// message (1 to 60; at most the server's --max-poll-timeout).
     #[arg(
         long,
         value_name = "SECONDS",
@@ -266,5 +274,6 @@ mod tests {
         };
         assert_eq!(args.recent, 10);
         assert_eq!(args.count, None);
+        assert!(!args.long_poll, "the event stream is the default");
     }
 }

@@ -1,23 +1,25 @@
-//! The HTTP side of the contract: posting a message and reading a page, with
-//! every failure sorted into a [`ClientError`] that says whether trying again
-//! can help.
+//! The HTTP side of the contract: posting a message, reading a page and
+//! opening an event stream, with every failure sorted into a [`ClientError`]
+//! that says whether trying again can help.
 
 use std::time::Duration;
 
 use chat_core::{Message, RoomName};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use reqwest::{RequestBuilder, Url};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::client_error::{Access, ClientError, ErrorBody, Refusal};
+use crate::event_stream::{EventStream, EVENT_STREAM};
 
 /// Seconds a long poll asks the server to wait unless told otherwise (the
 /// contract allows 0 to 60).
 pub const DEFAULT_LONG_POLL_SECS: u64 = 30;
 
-/// Longest a request that does not wait may take.
+/// Longest a request that does not wait may take; for an event stream, the
+/// longest its answer's head may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Room beyond a long poll's own wait for a slow network, so a healthy poll
@@ -35,6 +37,9 @@ const HISTORY_TRUNCATED: &str = "chat-history-truncated";
 /// Names a POST, so that the server stores it once however often it is sent.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// Where an event stream resumes: the id of the last event received.
+const LAST_EVENT_ID: &str = "last-event-id";
+
 /// Talks to one room of one server.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -45,6 +50,8 @@ pub struct Client {
     room: RoomName,
     /// `/messages`, or `/rooms/{room}/messages`, under the server's base URL.
     messages: Url,
+    /// `/events`, or `/rooms/{room}/events`, under the server's base URL.
+    events: Url,
     /// Whether every request carries a token.
     token_sent: bool,
 }
@@ -67,6 +74,17 @@ pub enum Query {
         /// Seconds the server may wait for a message (0 to 60).
         wait_secs: u64,
     },
+}
+
+/// Where an event stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStart {
+    /// After this message id, given as the `after` query parameter: how a
+    /// first connection starts.
+    After(Uuid),
+    /// After this message id, given as the `Last-Event-ID` header: how a
+    /// stream resumes, as a browser's `EventSource` does.
+    LastEventId(Uuid),
 }
 
 /// The answer to a [`Query`].
@@ -126,14 +144,16 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("chat-cli/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
-            .timeout(REQUEST_TIMEOUT)
+            // No overall timeout: an event stream stays open for good. Each
+            // request sets its own instead.
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(ClientError::Setup)?;
         let server = base_url(server);
         Ok(Self {
             http,
-            messages: messages_url(&server, room),
+            messages: room_url(&server, room, "messages"),
+            events: room_url(&server, room, "events"),
             server,
             room: room.cloned().unwrap_or_else(RoomName::general),
             token_sent: token.is_some(),
@@ -163,6 +183,7 @@ impl Client {
         let request = self
             .http
             .post(self.messages.clone())
+            .timeout(REQUEST_TIMEOUT)
             .header(IDEMPOTENCY_KEY, idempotency_key)
             .json(&Submission { body, author });
         let (_, message) = self.send(request, Access::Post).await?;
@@ -175,7 +196,8 @@ impl Client {
             Query::Latest { limit } => self
                 .http
                 .get(self.messages.clone())
-                .query(&[("limit", limit.to_string()), ("timeout", "0".to_owned())]),
+                .query(&[("limit", limit.to_string()), ("timeout", "0".to_owned())])
+                .timeout(REQUEST_TIMEOUT),
             Query::After {
                 cursor,
                 limit,
@@ -201,6 +223,28 @@ impl Client {
         })
     }
 
+    /// Opens the room's event stream, starting after `start`. An error
+    /// status, or an answer that is not an event stream, is an error before
+    /// any event.
+    pub async fn events(&self, start: StreamStart) -> Result<EventStream, ClientError> {
+        let request = self
+            .http
+            .get(self.events.clone())
+            .header(ACCEPT, EVENT_STREAM);
+        let request = match start {
+            StreamStart::After(cursor) => request.query(&[("after", cursor.to_string())]),
+            StreamStart::LastEventId(cursor) => request.header(LAST_EVENT_ID, cursor.to_string()),
+        };
+        let answer = self.answer(request, Access::Read, &self.events);
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, answer)
+            .await
+            .map_err(|_| ClientError::Silent {
+                url: self.events.clone(),
+                silence: REQUEST_TIMEOUT,
+            })??;
+        EventStream::new(response, self.events.clone())
+    }
+
     /// Sends `request` and decodes the JSON answer; an error status becomes
     /// the matching [`ClientError`].
     async fn send<T: DeserializeOwned>(
@@ -208,23 +252,39 @@ impl Client {
         request: RequestBuilder,
         access: Access,
     ) -> Result<(HeaderMap, T), ClientError> {
-        let network = |error| ClientError::Network {
-            url: self.messages.clone(),
-            error,
-        };
-        let response = request.send().await.map_err(network)?;
-        let status = response.status();
+        let response = self.answer(request, access, &self.messages).await?;
         let headers = response.headers().clone();
         // Reading the body can fail too (the server stopped mid-answer),
         // which is a network error like any other.
-        let bytes = response.bytes().await.map_err(network)?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| ClientError::network(&self.messages, error))?;
+        let answer = serde_json::from_slice(&bytes).map_err(ClientError::InvalidAnswer)?;
+        Ok((headers, answer))
+    }
+
+    /// Sends `request` (to `url`, for error messages) and returns a success
+    /// answer with its body unread; an error status becomes the matching
+    /// [`ClientError`].
+    async fn answer(
+        &self,
+        request: RequestBuilder,
+        access: Access,
+        url: &Url,
+    ) -> Result<Response, ClientError> {
+        let network = |error| ClientError::network(url, error);
+        let response = request.send().await.map_err(network)?;
+        let status = response.status();
         if status.is_success() {
-            let answer = serde_json::from_slice(&bytes).map_err(ClientError::InvalidAnswer)?;
-            return Ok((headers, answer));
+            return Ok(response);
         }
+        let retry_after = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(network)?;
         let refusal = Refusal {
             status,
             body: serde_json::from_slice::<ErrorBody>(&bytes).ok(),
+            retry_after,
         };
         Err(ClientError::refused(
             refusal,
@@ -233,6 +293,19 @@ impl Client {
             self.token_sent,
         ))
     }
+}
+
+/// The `Retry-After` of an answer, when it gives seconds (an HTTP date is
+/// not worth a clock comparison here).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
 }
 
 /// `server` without query or fragment, its path ending in `/`.
@@ -247,16 +320,17 @@ fn base_url(server: &Url) -> Url {
     url
 }
 
-/// `/messages` for the default room (as the contract spells it), otherwise
-/// `/rooms/{room}/messages`, appended to the path of `base` (a [`base_url`]).
-fn messages_url(base: &Url, room: Option<&RoomName>) -> Url {
+/// `/<leaf>` for the default room (as the contract spells `/messages` and
+/// `/events`), otherwise `/rooms/{room}/<leaf>`, appended to the path of
+/// `base` (a [`base_url`]).
+fn room_url(base: &Url, room: Option<&RoomName>, leaf: &str) -> Url {
     let mut url = base.clone();
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty();
         if let Some(room) = room {
             segments.extend(["rooms", room.as_str()]);
         }
-        segments.push("messages");
+        segments.push(leaf);
     }
     url
 }
@@ -271,8 +345,9 @@ mod tests {
 
     #[test]
     fn the_default_room_uses_the_short_path() {
-        let messages = messages_url(&base_url(&url("http://localhost:8080")), None);
-        assert_eq!(messages.as_str(), "http://localhost:8080/messages");
+        let client = Client::new(&url("http://localhost:8080"), None, None).unwrap();
+        assert_eq!(client.messages.as_str(), "http://localhost:8080/messages");
+        assert_eq!(client.events.as_str(), "http://localhost:8080/events");
     }
 
     #[test]
@@ -285,6 +360,11 @@ mod tests {
                 "http://h/chat/rooms/ops/messages",
                 "{base}"
             );
+            assert_eq!(
+                client.events.as_str(),
+                "http://h/chat/rooms/ops/events",
+                "{base}"
+            );
             assert_eq!(client.server().as_str(), "http://h/chat/", "{base}");
             assert_eq!(client.room(), &room);
         }
@@ -295,6 +375,18 @@ mod tests {
         let client = Client::new(&url("HTTP://Example.COM:80"), None, None).unwrap();
         assert_eq!(client.server().as_str(), "http://example.com/");
         assert_eq!(client.room(), &RoomName::general());
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let headers = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        assert_eq!(retry_after(&headers(" 3 ")), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(&headers("Wed, 21 Oct 2026 07:28:00 GMT")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 
     #[test]

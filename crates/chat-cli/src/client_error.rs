@@ -2,6 +2,7 @@
 //! and whether trying the same request again can help.
 
 use std::fmt;
+use std::time::Duration;
 
 use chat_core::RoomName;
 use reqwest::{StatusCode, Url};
@@ -24,6 +25,9 @@ pub struct Refusal {
     pub status: StatusCode,
     /// The contract's error body, when the answer had one.
     pub body: Option<ErrorBody>,
+    /// How long the server asked us to wait before trying again
+    /// (`Retry-After`), when it said.
+    pub retry_after: Option<Duration>,
 }
 
 /// The contract's error body: `{"error": "<code>", "message": "<text>"}`.
@@ -97,9 +101,21 @@ pub enum ClientError {
     /// Any other error status.
     #[error("{0}")]
     Refused(Refusal),
+    /// Nothing came from the server for too long: its answer's head, or on
+    /// an open event stream, not even the ping it sends after a silence.
+    #[error("no answer from {url} for {} s", .silence.as_secs())]
+    Silent {
+        /// What was requested.
+        url: Url,
+        /// How long nothing came.
+        silence: Duration,
+    },
     /// A success status with a body that is not what the contract promises.
     #[error("the server's answer is not valid: {0}")]
     InvalidAnswer(#[source] serde_json::Error),
+    /// An event stream that is not what the contract promises.
+    #[error("the server's event stream is not valid: {0}")]
+    InvalidEvents(String),
 }
 
 impl ClientError {
@@ -122,12 +138,20 @@ impl ClientError {
         }
     }
 
+    /// A request to `url` that got no answer, or lost it part-way.
+    pub fn network(url: &Url, error: reqwest::Error) -> Self {
+        Self::Network {
+            url: url.clone(),
+            error,
+        }
+    }
+
     /// True when the same request may succeed later: the server is
     /// unreachable, restarting, overloaded or failing for a while. Anything
     /// else (a 4xx, a malformed answer) would fail the same way again.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Network { .. } => true,
+            Self::Network { .. } | Self::Silent { .. } => true,
             Self::Refused(refusal) => {
                 refusal.status.is_server_error() || refusal.status == StatusCode::TOO_MANY_REQUESTS
             }
@@ -135,7 +159,16 @@ impl ClientError {
             | Self::Unauthorized { .. }
             | Self::Forbidden { .. }
             | Self::TooLarge { .. }
-            | Self::InvalidAnswer(_) => false,
+            | Self::InvalidAnswer(_)
+            | Self::InvalidEvents(_) => false,
+        }
+    }
+
+    /// How long the server asked us to wait before trying again, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Refused(refusal) => refusal.retry_after,
+            _ => None,
         }
     }
 }
@@ -244,6 +277,7 @@ mod tests {
                 code: code.into(),
                 message: message.into(),
             }),
+            retry_after: None,
         }
     }
 
@@ -260,6 +294,7 @@ mod tests {
         assert!(ClientError::Refused(Refusal {
             status: StatusCode::BAD_GATEWAY,
             body: None,
+            retry_after: None,
         })
         .is_transient());
         for status in [
@@ -284,6 +319,7 @@ mod tests {
         let bare = ClientError::Refused(Refusal {
             status: StatusCode::BAD_GATEWAY,
             body: None,
+            retry_after: None,
         });
         assert_eq!(bare.to_string(), "the server answered HTTP 502 Bad Gateway");
     }
@@ -308,6 +344,7 @@ mod tests {
             Refusal {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 body: None,
+                retry_after: None,
             },
             Access::Post,
             false,
@@ -345,6 +382,7 @@ mod tests {
         let bare = Refusal {
             status: StatusCode::FORBIDDEN,
             body: None,
+            retry_after: None,
         };
         assert_eq!(
             refused(bare, Access::Read, false).to_string(),

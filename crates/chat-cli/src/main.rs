@@ -2,11 +2,13 @@
 //!
 //! - `chat-cli send <BODY>` posts a message and prints its id; `send -` posts
 //!   each line of standard input.
-//! - `chat-cli tail` prints recent messages and follows the room, surviving
+//! - `chat-cli tail` prints recent messages and follows the room over its
+//!   event stream (or, with `--long-poll`, by long polling), surviving
 //!   server restarts without duplicating or skipping a message.
 //!
 //! Where things live: [`cli`] parses and checks the arguments, [`client`]
 //! speaks the HTTP contract and [`client_error`] explains its failures,
+//! [`event_stream`] reads an open event stream with the parser in [`sse`],
 //! [`send`] and [`tail`] are the two commands, [`retry`] paces their retries,
 //! [`cursor_file`] keeps `tail`'s position between runs, [`output`] formats
 //! and writes, and [`error`] gathers what can go wrong.
@@ -20,9 +22,11 @@ mod client;
 mod client_error;
 mod cursor_file;
 mod error;
+mod event_stream;
 mod output;
 mod retry;
 mod send;
+mod sse;
 mod tail;
 
 use std::process::ExitCode;

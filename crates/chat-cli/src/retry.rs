@@ -1,6 +1,6 @@
 //! [`Backoff`]: how long to wait before trying a failed request again, shared
-//! by `tail` (which retries for as long as an outage lasts) and `send` (which
-//! gives up after a few attempts).
+//! by `tail` (which retries for as long as an outage lasts, on either
+//! transport) and `send` (which gives up after a few attempts).
 
 use std::time::Duration;
 
@@ -9,6 +9,11 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// Longest wait between retries, so a restarted server is noticed quickly.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Longest wait a server may ask for (`Retry-After`, an event stream's
+/// `retry`) that is heeded: more (a misconfigured proxy) would leave a client
+/// idle for longer than any outage worth waiting out.
+const MAX_REQUESTED_DELAY: Duration = Duration::from_secs(60);
 
 /// Capped exponential backoff: 100 ms, 200 ms, 400 ms, ... up to 5 s, back to
 /// 100 ms after a success.
@@ -32,6 +37,12 @@ impl Backoff {
         delay
     }
 
+    /// The wait before the next attempt when the server asked for at least
+    /// `requested` (heeded up to a minute); otherwise as [`Self::next_delay`].
+    pub fn next_delay_at_least(&mut self, requested: Duration) -> Duration {
+        self.next_delay().max(requested.min(MAX_REQUESTED_DELAY))
+    }
+
     /// Starts again from the shortest wait, after a success.
     pub fn reset(&mut self) {
         self.next = FIRST_RETRY_DELAY;
@@ -49,5 +60,18 @@ mod tests {
         assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
         backoff.reset();
         assert_eq!(backoff.next_delay(), FIRST_RETRY_DELAY);
+    }
+
+    #[test]
+    fn a_wait_the_server_asks_for_is_a_floor_up_to_a_minute() {
+        let mut backoff = Backoff::new();
+        let second = Duration::from_secs(1);
+        assert_eq!(backoff.next_delay_at_least(second), second);
+        assert_eq!(
+            backoff.next_delay_at_least(Duration::ZERO),
+            Duration::from_millis(200)
+        );
+        let day = Duration::from_secs(86_400);
+        assert_eq!(backoff.next_delay_at_least(day), MAX_REQUESTED_DELAY);
     }
 }

@@ -23,7 +23,8 @@ async fn main() -> ExitCode {
             }
         };
     }
-    telemetry::init_subscriber();
+    // Dropped when `main` returns, after the last line was logged.
+    let _logs = telemetry::init_subscriber();
     raise_open_files_limit();
 
     let store = config.store.clone();

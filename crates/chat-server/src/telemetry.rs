@@ -2,23 +2,54 @@
 //! per request, without message bodies.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+
+/// Log lines waiting for the writer thread at most; past it new lines are
+/// dropped (and counted by the writer) rather than stall a worker.
+const BUFFERED_LINES: usize = 16_384;
+
+/// Keeps the log writer thread running; dropping it writes out the lines
+/// still buffered. Hold it until the process exits.
+#[must_use = "dropping the guard stops writing logs"]
+pub struct LogGuard {
+    _writer: WorkerGuard,
+}
 
 /// Installs a stderr subscriber filtered by `RUST_LOG` (default `info`);
 /// does nothing if one is already installed.
-pub fn init_subscriber() {
+///
+/// Lines are written by a thread of their own, in batches: a request's
+/// answer never waits for its log line's `write` to stderr (a pipe that a
+/// slow log collector drains could otherwise stall every worker), and a
+/// burst (one message answering 10,000 parked polls) costs a few writes,
+/// not one per request.
+pub fn init_subscriber() -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .lossy(true)
+        .finish(std::io::stderr());
     let _already_installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+    LogGuard { _writer: guard }
+}
+
+/// [`init_subscriber`] for the rest of the process, for tests (which have
+/// no `main` to hold the guard): lines still buffered at exit may be lost.
+pub fn init_subscriber_for_process() {
+    static GUARD: OnceLock<LogGuard> = OnceLock::new();
+    GUARD.get_or_init(init_subscriber);
 }
 
 /// Logs method, path (never the query, which may hold `access_token`),

@@ -1,7 +1,14 @@
-// The chat page: shows a room's recent history, long-polls for new messages
-// and posts new ones. Plain JavaScript served by chat-server itself, no build
-// step. Message text only ever reaches the page through textContent, so a
-// body is shown as typed and never parsed as HTML.
+// The chat page: shows a room's recent history, follows new messages over
+// server-sent events (long polling where streams do not get through, or with
+// `/?transport=long-poll`) and posts new ones; asks for an access token when
+// the server wants one. Plain JavaScript served by chat-server itself, no
+// build step. Message text only ever reaches the page through textContent,
+// so a body is shown as typed and never parsed as HTML.
+//
+// Top to bottom: constants; requests and small helpers; what the browser
+// keeps (name, token) and the token prompt; rendering; the room view (its
+// history, the one `receive` every page of messages goes through, the long
+// poll); the event-stream follower; switching rooms; the composer.
 'use strict';
 
 /** Room names of the HTTP contract. */
@@ -15,16 +22,27 @@ const POLL_TIMEOUT_SECS = 30;
 const NO_WAIT_POLL_INTERVAL_MS = 2_000;
 /** A poll unanswered this long after its timeout is on a dead connection. */
 const POLL_GRACE_MS = 10_000;
-/** Limit for requests the server answers at once (history, sends). */
+/** Limit for requests the server answers at once (history, sends, probes). */
 const QUICK_TIMEOUT_MS = 10_000;
 /** An empty poll answer sooner than this came from a server shutting down. */
 const EARLY_ANSWER_MS = 1_000;
 /** Retry delays double from the first to the cap. */
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
+/** A stream not open this long, while plain requests are answered, is held
+ * back by something in between (a buffering proxy): poll instead. */
+const STREAM_OPEN_TIMEOUT_MS = 5_000;
+/** The server's `retry:`, the browser's wait before it reconnects a stream. */
+const STREAM_RETRY_MS = 2_000;
+/** Streams failing this many times in a row, with no message and while plain
+ * requests are answered, are cut by something in between: poll instead. */
+const STREAM_FAILURES_BEFORE_FALLBACK = 3;
+/** A stream that stayed open this long worked: its end counts as no failure. */
+const STREAM_HEALTHY_MS = 20_000;
 /** The nil UUID: "from the very start", the cursor of an empty room. */
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 const NAME_KEY = 'chat.name';
+const TOKEN_KEY = 'chat.token';
 /** The newest messages kept on the page, so an open tab does not grow without end. */
 const DEFAULT_WINDOW = 500;
 /** Within this many pixels of the bottom, the view follows new messages. */
@@ -38,6 +56,8 @@ const STATUS_TEXT = {
   connecting: 'Connecting…',
   live: 'Live',
   reconnecting: 'Reconnecting…',
+  locked: 'Token needed',
+  denied: 'No access',
 };
 
 const byId = (id) => document.getElementById(id);
@@ -46,7 +66,11 @@ const ui = {
   roomTitle: byId('room-title'),
   roomForm: byId('room-form'),
   roomInput: byId('room'),
+  forgetToken: byId('forget-token'),
   notice: byId('notice'),
+  tokenForm: byId('token-form'),
+  tokenReason: byId('token-reason'),
+  tokenInput: byId('token'),
   log: byId('log'),
   older: byId('load-older'),
   historyStart: byId('history-start'),
@@ -59,26 +83,31 @@ const ui = {
   sendError: byId('send-error'),
 };
 
-/** The server refused a request: its status, the contract's `error` code and text. */
+/** The server refused a request: its status, the contract's `error` code and
+ * text, and the token the request carried (null for none). */
 class ServerError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, token) {
     super(message);
     this.name = 'ServerError';
     this.status = status;
     this.code = code;
+    this.token = token;
   }
 }
 
 /**
- * Sends a JSON request and returns the parsed answer and its headers. Throws
- * a ServerError for an error status, anything else for a network failure, a
- * timeout or an abort through `signal`.
+ * Sends a JSON request, with the access token if one is kept, and returns
+ * the parsed answer and its headers. Throws a ServerError for an error
+ * status, anything else for a network failure, a timeout or an abort
+ * through `signal`.
  */
 async function request(url, { method = 'GET', json, signal, timeoutMs, headers: extra = {} }) {
   const signals = [AbortSignal.timeout(timeoutMs)];
   if (signal) signals.push(signal);
+  const token = accessToken;
   const headers = { ...extra, Accept: 'application/json' };
   if (json !== undefined) headers['Content-Type'] = 'application/json';
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(url, {
     method,
     headers,
@@ -94,7 +123,7 @@ async function request(url, { method = 'GET', json, signal, timeoutMs, headers: 
         ? problem.message
         : `the server answered ${response.status} ${response.statusText}`.trim();
     const code = problem && typeof problem.error === 'string' ? problem.error : null;
-    throw new ServerError(response.status, code, message);
+    throw new ServerError(response.status, code, message, token);
   }
   return { data: await response.json(), headers: response.headers };
 }
@@ -130,10 +159,28 @@ function showNotice(text) {
   ui.notice.hidden = false;
 }
 
+/** A parameter of the page's own URL (`?window=`, `?transport=`), or null. */
+function pageParameter(name) {
+  return new URLSearchParams(location.search).get(name);
+}
+
 /** How many messages the page keeps: `?window=N` in its URL, else the default. */
 function windowSize() {
-  const asked = Number(new URLSearchParams(location.search).get('window'));
+  const asked = Number(pageParameter('window'));
   return Number.isInteger(asked) && asked > 0 ? asked : DEFAULT_WINDOW;
+}
+
+/** How rooms are followed: `events` (EventSource) unless the URL asks for
+ * `?transport=long-poll` or the browser has no EventSource; it becomes
+ * `long-poll` for the rest of the page's life when streams do not get
+ * through. Shown on the status badge as `data-transport`. */
+let transport =
+  pageParameter('transport') === 'long-poll' || !window.EventSource ? 'long-poll' : 'events';
+
+function useTransport(name, why) {
+  if (why !== undefined) console.warn(`chat: ${why}; following rooms by ${name} now`);
+  transport = name;
+  ui.status.dataset.transport = name;
 }
 
 /** The largest poll `timeout` an answer's Chat-Max-Poll-Timeout allows, or null. */
@@ -160,6 +207,70 @@ function isMessage(value) {
     typeof value.body === 'string' &&
     typeof value.created_at === 'string'
   );
+}
+
+// What the browser keeps: the name and the access token, in localStorage.
+// With storage disabled they last as long as the page.
+
+function loadSetting(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function saveSetting(key, value) {
+  try {
+    if (value === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch {
+    // storage disabled: nothing is kept
+  }
+}
+
+/** The access token sent with every request, or null for none. */
+let accessToken = loadSetting(TOKEN_KEY);
+/** The author name the server gives the token's messages, once a post told it. */
+let tokenName = null;
+
+/** Keeps (or, with null, forgets) the token, and shows what it changes: the
+ * "forget token" control, and the name field, which a token fills in. */
+function setToken(token) {
+  accessToken = token;
+  tokenName = null;
+  saveSetting(TOKEN_KEY, token);
+  showTokenState();
+}
+
+function showTokenState() {
+  const held = accessToken !== null;
+  ui.forgetToken.hidden = !held;
+  // A token's messages carry the token's name, so the page sends none.
+  ui.author.readOnly = held;
+  ui.author.placeholder = held ? 'set by your token' : 'e.g. alice';
+  ui.author.value = held ? (tokenName ?? '') : (loadSetting(NAME_KEY) ?? '');
+}
+
+/**
+ * The server answered 401: shows the token prompt saying `why`. A token the
+ * server does not know is forgotten, so it is not sent again; a refusal of a
+ * token other than the one kept now (an answer to an older request) changes
+ * nothing.
+ */
+function askForToken(error, why) {
+  if (error.token !== null) {
+    if (error.token !== accessToken) return;
+    setToken(null);
+    why =
+      'The server did not accept that token: it may be mistyped or revoked. ' +
+      'Enter it again, or another one.';
+  }
+  ui.tokenReason.textContent = why;
+  ui.tokenForm.hidden = false;
+  ui.tokenInput.value = '';
+  ui.tokenInput.focus();
+  setStatus('locked');
 }
 
 /** A stable colour per author name. */
@@ -210,8 +321,9 @@ function renderMessage(message) {
 
 /**
  * Puts `item` where its id belongs, so the list stays in id order whichever
- * way a message arrives (a poll, our own send, an older page). Searching from
- * the end makes the common case, a new message, a single comparison.
+ * way a message arrives (a poll, an event, our own send, an older page).
+ * Searching from the end makes the common case, a new message, a single
+ * comparison.
  */
 function placeInOrder(item) {
   const id = item.dataset.id;
@@ -228,16 +340,17 @@ function announce(message) {
   while (ui.announcer.childElementCount > ANNOUNCEMENTS_KEPT) ui.announcer.firstElementChild.remove();
 }
 
-/** One open room: its history, its long poll and what it has shown. */
+/** One open room: its history, how it follows the room and what it has shown. */
 class RoomView {
   constructor(room) {
     this.room = room;
     this.path = `/rooms/${room}/messages`;
+    this.eventsPath = `/rooms/${room}/events`;
     this.controller = new AbortController();
     this.signal = this.controller.signal;
     /** Ids on screen: a message is shown once, whatever the network does. */
     this.shown = new Set();
-    /** The newest id received from the server: the next poll's `after`. */
+    /** The newest id received from the server: where following resumes. */
     this.cursor = NIL_UUID;
     /** The oldest id shown: the next "load older" asks for what precedes it. */
     this.oldest = null;
@@ -255,6 +368,7 @@ class RoomView {
     this.controller.abort();
   }
 
+  /** A page of the room's messages, and whether retention cut it short. */
   async fetchPage(query, timeoutMs) {
     const url = `${this.path}?${new URLSearchParams(query)}`;
     const { data, headers } = await request(url, { signal: this.signal, timeoutMs });
@@ -274,13 +388,12 @@ class RoomView {
       try {
         recent = await this.fetchPage({ limit: PAGE_SIZE, timeout: 0 }, QUICK_TIMEOUT_MS);
       } catch (error) {
-        if (this.signal.aborted) return;
+        if (this.signal.aborted || this.refused(error)) return;
         await this.backOff(error);
       }
     }
     if (this.signal.aborted) return;
     this.failures = 0;
-    setStatus('live');
     this.advance(recent.messages);
     this.olderExist = recent.messages.length === PAGE_SIZE;
     this.show(recent.messages, { announce: false, follow: true });
@@ -289,9 +402,30 @@ class RoomView {
     await this.follow();
   }
 
+  /** Follows the room from the cursor: over events, and by long polling when
+   * the page asks for it or streams do not get through. */
+  async follow() {
+    if (transport === 'events') {
+      const outcome = await new EventFollower(this).run();
+      if (outcome.stopped) return;
+      useTransport('long-poll', outcome.why);
+    }
+    setStatus('live');
+    await this.followPolls();
+  }
+
+  /** The one way new messages reach the page, whichever transport brought
+   * them: a note where retention cut the history, then the messages, each
+   * shown once and in id order, and the cursor moved past them. */
+  receive({ messages, truncated }) {
+    if (truncated) this.markGap();
+    this.advance(messages);
+    this.show(messages, { announce: true });
+  }
+
   /** The long poll: one request at a time, always from the cursor, so a
    * reconnect resumes exactly where the last answer ended. */
-  async follow() {
+  async followPolls() {
     // After a failure the next request asks for an immediate answer: it
     // shows "live" as soon as the server is back, not after a quiet poll.
     let probe = false;
@@ -305,7 +439,7 @@ class RoomView {
           timeout * 1000 + POLL_GRACE_MS,
         );
       } catch (error) {
-        if (this.signal.aborted) return;
+        if (this.signal.aborted || this.refused(error)) return;
         if (error instanceof ServerError && error.code === 'invalid_parameter' && timeout > 0) {
           // A smaller limit than known: ask for less; the probe's answer tells it.
           this.pollTimeout = Math.floor(timeout / 2);
@@ -315,9 +449,7 @@ class RoomView {
         continue;
       }
       if (this.signal.aborted) return;
-      if (page.truncated) this.markGap();
-      this.advance(page.messages);
-      this.show(page.messages, { announce: true });
+      this.receive(page);
       const early = performance.now() - started < Math.min(EARLY_ANSWER_MS, timeout * 500);
       const endedEarly = !probe && timeout > 0 && page.messages.length === 0 && early;
       if (endedEarly) {
@@ -344,6 +476,26 @@ class RoomView {
     console.warn('chat: retrying after', error);
     await sleep(backoffDelay(this.failures), this.signal);
     this.failures += 1;
+  }
+
+  /** A refusal by access control when reading: a 401 asks for a token, a 403
+   * says the token may not read this room. Returns whether it was one, and
+   * so whether following ends here. */
+  refused(error) {
+    if (!(error instanceof ServerError)) return false;
+    if (error.status === 401) {
+      askForToken(error, `Reading #${this.room} needs an access token.`);
+      return true;
+    }
+    if (error.status === 403) {
+      setStatus('denied');
+      showNotice(
+        `Your token may not read #${this.room} (${error.message}). ` +
+          'Choose another room, or forget the token to use another one.',
+      );
+      return true;
+    }
+    return false;
   }
 
   /** Moves the cursor past messages received from the server. */
@@ -395,7 +547,7 @@ class RoomView {
     this.showHistoryEdge();
   }
 
-  /** A message we just posted, shown before the poll brings it back. */
+  /** A message we just posted, shown before the room's feed brings it back. */
   showOwn(message) {
     if (!isMessage(message)) return;
     this.show([message], { announce: false, follow: true });
@@ -442,13 +594,168 @@ class RoomView {
       // in the log instead of losing it to the page.
       if (olderFocused && ui.older.hidden) ui.log.focus();
     } catch (error) {
-      if (this.signal.aborted) return;
+      if (this.signal.aborted || this.refused(error)) return;
       showNotice(`Could not load older messages: ${error.message}`);
     } finally {
       this.loadingOlder = false;
       ui.older.removeAttribute('aria-busy');
       ui.older.textContent = 'Load older messages';
     }
+  }
+}
+
+/**
+ * Follows one room over server-sent events. The browser's EventSource
+ * reconnects by itself and sends Last-Event-ID, so the server resumes right
+ * after the last event received; a new stream (at the start, or after the
+ * server refused one) starts `after=` the view's cursor. At each failure a
+ * plain read of the room tells whose fault it was: a server that is away
+ * (keep trying), a refusal by access control (stop), or streams that
+ * something in between does not let through while reads work (give up on
+ * streams, see STREAM_OPEN_TIMEOUT_MS and STREAM_FAILURES_BEFORE_FALLBACK).
+ */
+class EventFollower {
+  constructor(view) {
+    this.view = view;
+    this.source = null;
+    /** Where the browser's stream stands: the `after` it opened with, then
+     * the id of each event (its Last-Event-ID). */
+    this.position = null;
+    this.openTimer = 0;
+    /** When the current stream opened, or null while it is not open. */
+    this.openedAt = null;
+    /** Streams in a row that failed while plain reads were answered. */
+    this.brokenStreams = 0;
+    this.probing = false;
+    this.done = false;
+  }
+
+  /** Resolves `{stopped: true}` when the view stops or access is refused,
+   * `{stopped: false, why}` when streams do not get through. */
+  run() {
+    return new Promise((resolve) => {
+      this.finish = (outcome) => {
+        this.done = true;
+        this.close();
+        resolve(outcome);
+      };
+      const { signal } = this.view;
+      if (signal.aborted) return this.finish({ stopped: true });
+      signal.addEventListener('abort', () => this.finish({ stopped: true }), { once: true });
+      this.connect();
+    });
+  }
+
+  connect() {
+    const query = new URLSearchParams({ after: this.view.cursor });
+    // EventSource cannot send headers: the contract takes the token here too.
+    if (accessToken !== null) query.set('access_token', accessToken);
+    const source = new EventSource(`${this.view.eventsPath}?${query}`);
+    this.position = this.view.cursor;
+    source.addEventListener('open', () => this.opened());
+    source.addEventListener('message', (event) => this.message(event));
+    source.addEventListener('truncated', () => this.truncated());
+    source.addEventListener('error', () => this.failed(source));
+    this.source = source;
+    this.armOpenDeadline(source, STREAM_OPEN_TIMEOUT_MS);
+  }
+
+  close() {
+    clearTimeout(this.openTimer);
+    this.source?.close();
+    this.source = null;
+  }
+
+  opened() {
+    clearTimeout(this.openTimer);
+    this.openedAt = performance.now();
+    this.view.failures = 0;
+    setStatus('live');
+  }
+
+  message(event) {
+    let message = null;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      // Not JSON: not a message of ours, skipped.
+    }
+    if (!isMessage(message)) return;
+    this.brokenStreams = 0;
+    this.position = message.id.toLowerCase();
+    this.view.receive({ messages: [message], truncated: false });
+  }
+
+  /** Retention cut the history after the stream's position. A page that is
+   * further on got there by reads (probes) from its cursor, which reported
+   * any cut themselves: the note is not repeated. */
+  truncated() {
+    if (this.position === this.view.cursor) this.view.receive({ messages: [], truncated: true });
+  }
+
+  failed(source) {
+    clearTimeout(this.openTimer);
+    const lived = this.openedAt !== null && performance.now() - this.openedAt >= STREAM_HEALTHY_MS;
+    if (lived) this.brokenStreams = 0;
+    this.openedAt = null;
+    setStatus('reconnecting');
+    // CONNECTING: the browser tries again by itself after `retry:`.
+    if (source.readyState === EventSource.CONNECTING) {
+      this.armOpenDeadline(source, STREAM_RETRY_MS + STREAM_OPEN_TIMEOUT_MS);
+    }
+    this.diagnose(source, { stalled: false });
+  }
+
+  armOpenDeadline(source, ms) {
+    clearTimeout(this.openTimer);
+    this.openTimer = setTimeout(() => this.diagnose(source, { stalled: true }), ms);
+  }
+
+  /** After a failure, or a stream that does not open: a plain read of the
+   * room, whose messages are shown, says what to do. */
+  async diagnose(source, { stalled }) {
+    if (this.probing || this.done) return;
+    this.probing = true;
+    let page = null;
+    let failure = null;
+    try {
+      page = await this.view.fetchPage({ after: this.view.cursor, timeout: 0 }, QUICK_TIMEOUT_MS);
+    } catch (error) {
+      failure = error;
+    }
+    this.probing = false;
+    if (this.done || source !== this.source) return;
+    if (failure !== null) {
+      if (this.view.refused(failure)) {
+        this.finish({ stopped: true });
+        return;
+      }
+      // The server is away, which is no fault of streams: wait for it.
+      if (stalled) this.armOpenDeadline(source, STREAM_OPEN_TIMEOUT_MS);
+      await this.retryIfClosed(source, failure);
+      return;
+    }
+    // The server answers reads: the stream is what fails.
+    this.view.receive(page);
+    if (source.readyState === EventSource.OPEN) return;
+    this.brokenStreams += 1;
+    if (stalled) {
+      const why = `no event stream opened within ${STREAM_OPEN_TIMEOUT_MS} ms`;
+      this.finish({ stopped: false, why });
+    } else if (this.brokenStreams >= STREAM_FAILURES_BEFORE_FALLBACK) {
+      this.finish({ stopped: false, why: `${this.brokenStreams} event streams failed in a row` });
+    } else {
+      await this.retryIfClosed(source, new Error('the event stream failed'));
+    }
+  }
+
+  /** A stream the server refused (not 200 `text/event-stream`) is not
+   * retried by the browser: open a new one after a backoff. */
+  async retryIfClosed(source, error) {
+    if (source.readyState !== EventSource.CLOSED) return;
+    this.close();
+    await this.view.backOff(error);
+    if (!this.done) this.connect();
   }
 }
 
@@ -473,6 +780,7 @@ function openRoom() {
   ui.list.replaceChildren();
   ui.announcer.replaceChildren();
   ui.notice.hidden = true;
+  ui.tokenForm.hidden = true;
   ui.jump.hidden = true;
   ui.older.hidden = true;
   ui.historyStart.hidden = true;
@@ -489,25 +797,21 @@ function openRoom() {
   view.run();
 }
 
-function loadName() {
-  try {
-    return localStorage.getItem(NAME_KEY) ?? '';
-  } catch {
-    return ''; // storage disabled: ask again next time
-  }
-}
-
-function saveName(name) {
-  try {
-    localStorage.setItem(NAME_KEY, name);
-  } catch {
-    // storage disabled: the name lasts as long as the page
-  }
-}
-
 function showSendError(text) {
   ui.sendError.textContent = text;
   ui.sendError.hidden = false;
+}
+
+/** Why a send failed, for the user. */
+function sendFailure(error, room) {
+  if (!(error instanceof ServerError)) {
+    return 'Not sent: the server could not be reached. Press Enter to try again.';
+  }
+  if (error.status === 401) {
+    askForToken(error, `Posting in #${room} needs an access token.`);
+    return 'Not sent: this needs an access token. Enter it above, then press Enter to send.';
+  }
+  return `Not sent: ${error.message}`;
 }
 
 let sending = false;
@@ -530,10 +834,11 @@ function idempotencyKeyFor(path, body, author) {
 async function send(event) {
   event.preventDefault();
   if (sending) return;
-  const author = ui.author.value.trim();
-  if (document.activeElement === ui.author && author !== '') {
+  // With a token the server names the author; the page sends no name.
+  const author = accessToken === null ? ui.author.value.trim() : null;
+  if (document.activeElement === ui.author && ui.author.value.trim() !== '') {
     // Enter in the name field confirms the name and moves on to the message.
-    saveName(author);
+    if (author !== null) saveSetting(NAME_KEY, author);
     ui.body.focus();
     return;
   }
@@ -544,7 +849,7 @@ async function send(event) {
     ui.author.focus();
     return;
   }
-  saveName(author);
+  if (author !== null) saveSetting(NAME_KEY, author);
   const target = view;
   sending = true;
   ui.sendForm.setAttribute('aria-busy', 'true');
@@ -552,7 +857,7 @@ async function send(event) {
     // 201 stored now, or 200 stored by an earlier attempt: sent either way.
     const { data } = await request(target.path, {
       method: 'POST',
-      json: { body: text, author },
+      json: author === null ? { body: text } : { body: text, author },
       headers: { 'Idempotency-Key': idempotencyKeyFor(target.path, text, author) },
       timeoutMs: QUICK_TIMEOUT_MS,
     });
@@ -560,14 +865,14 @@ async function send(event) {
     // Typing may have gone on while the request was out: keep that.
     if (ui.body.value === text) ui.body.value = '';
     ui.sendError.hidden = true;
+    if (author === null && typeof data?.author === 'string') {
+      tokenName = data.author;
+      ui.author.value = tokenName;
+    }
     if (view === target) target.showOwn(data);
   } catch (error) {
     // The text stays in the box, so Enter tries again.
-    showSendError(
-      error instanceof ServerError
-        ? `Not sent: ${error.message}`
-        : 'Not sent: the server could not be reached. Press Enter to try again.',
-    );
+    showSendError(sendFailure(error, target.room));
   } finally {
     sending = false;
     ui.sendForm.removeAttribute('aria-busy');
@@ -575,10 +880,11 @@ async function send(event) {
 }
 
 function start() {
-  ui.author.value = loadName();
+  useTransport(transport);
+  showTokenState();
   ui.author.addEventListener('change', () => {
     const name = ui.author.value.trim();
-    if (name !== '') saveName(name);
+    if (name !== '' && accessToken === null) saveSetting(NAME_KEY, name);
   });
   ui.sendForm.addEventListener('submit', send);
   ui.roomForm.addEventListener('submit', (event) => {
@@ -586,15 +892,27 @@ function start() {
     const room = ui.roomInput.value.trim();
     if (ROOM_NAME.test(room)) location.hash = room;
   });
+  ui.tokenForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = ui.tokenInput.value.trim();
+    if (token === '') return;
+    setToken(token);
+    openRoom();
+    ui.body.focus();
+  });
+  ui.forgetToken.addEventListener('click', () => {
+    setToken(null);
+    openRoom();
+  });
   ui.older.addEventListener('click', () => view.loadOlder());
   ui.jump.addEventListener('click', scrollToBottom);
   ui.log.addEventListener('scroll', () => {
     if (isAtBottom()) ui.jump.hidden = true;
   });
-  // Polling goes on in a hidden tab too: a chat should not lose its place.
+  // Following goes on in a hidden tab too: a chat should not lose its place.
   window.addEventListener('hashchange', openRoom);
   openRoom();
-  (ui.author.value === '' ? ui.author : ui.body).focus();
+  (ui.author.value === '' && accessToken === null ? ui.author : ui.body).focus();
 }
 
 start();

@@ -4,6 +4,7 @@
 mod helpers;
 mod scripted;
 mod send;
+mod stream;
 mod tail;
 mod tokens;
 mod usage;

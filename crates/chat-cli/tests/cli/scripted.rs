@@ -1,6 +1,7 @@
 //! A stand-in HTTP server that answers what a test scripts and records every
 //! request it gets: for what the real server does not do yet (idempotency
-//! keys, tokens) or does not do on demand (a 503, a lost answer).
+//! keys, tokens) or does not do on demand (a 503, a lost answer, an event
+//! stream cut mid-event, CRLF line ends).
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +23,9 @@ pub enum Reply {
         /// The JSON body.
         body: String,
     },
+    /// Answer `200 text/event-stream` with this body, then close the
+    /// connection: a stream the server ended (or lost) there.
+    Events(String),
 }
 
 impl Reply {
@@ -97,26 +101,30 @@ impl ScriptedServer {
                         break socket;
                     }
                 };
-                if let Reply::Answer {
-                    status,
-                    headers,
-                    body,
-                } = reply
-                {
-                    let mut head = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
-                         Content-Length: {}\r\nConnection: close\r\n",
-                        body.len()
-                    );
-                    for (name, value) in headers {
-                        head.push_str(&format!("{name}: {value}\r\n"));
+                let answer = match reply {
+                    Reply::Drop => continue,
+                    Reply::Answer {
+                        status,
+                        headers,
+                        body,
+                    } => {
+                        let mut head = format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n",
+                            body.len()
+                        );
+                        for (name, value) in headers {
+                            head.push_str(&format!("{name}: {value}\r\n"));
+                        }
+                        head + "\r\n" + &body
                     }
-                    head.push_str("\r\n");
-                    socket
-                        .write_all((head + &body).as_bytes())
-                        .await
-                        .expect("write");
-                }
+                    // Without a length, the body ends where the connection does.
+                    Reply::Events(body) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                         Connection: close\r\n\r\n{body}"
+                    ),
+                };
+                socket.write_all(answer.as_bytes()).await.expect("write");
             }
         });
         Self { url, requests }
@@ -160,6 +168,14 @@ async fn read_request(socket: &mut TcpStream) -> Option<Request> {
         headers,
         body,
     })
+}
+
+/// The event of `message` (a [`message_json`]) as the server streams it.
+pub fn message_event(message: &serde_json::Value) -> String {
+    format!(
+        "id: {}\nevent: message\ndata: {message}\n\n",
+        message["id"].as_str().expect("an id")
+    )
 }
 
 /// A stored message as the server would answer it, with id `id`.

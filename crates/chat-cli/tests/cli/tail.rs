@@ -1,4 +1,5 @@
-//! `chat-cli tail`.
+//! `chat-cli tail`: every test of following the room runs on both
+//! transports, the event stream (the default) and `--long-poll`.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use chat_core::store::{Retention, StoreOptions};
 use chat_core::{ManualClock, Message, NewMessage, RoomName};
 use chrono::{TimeDelta, Utc};
+use tokio::process::Command;
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -19,14 +21,67 @@ fn ids(messages: &[Message]) -> Vec<Uuid> {
     messages.iter().map(|message| message.id).collect()
 }
 
-#[tokio::test]
-async fn tail_prints_recent_history_then_follows_new_messages_one_line_each() {
+/// How `tail` follows the room.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    /// The event stream, the default.
+    Stream,
+    /// `--long-poll`.
+    LongPoll,
+}
+
+/// `chat-cli --server <server> tail`, following with `transport`.
+fn tail_cli(server: &str, transport: Transport) -> Command {
+    let mut command = chat_cli(server);
+    command.arg("tail");
+    if let Transport::LongPoll = transport {
+        command.arg("--long-poll");
+    }
+    command
+}
+
+/// For each `test(transport)` named, a module of that name holding the
+/// test on each transport: `test::stream` and `test::long_poll`.
+macro_rules! on_both_transports {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test]
+                async fn stream() {
+                    super::$test(super::Transport::Stream).await;
+                }
+
+                #[tokio::test]
+                async fn long_poll() {
+                    super::$test(super::Transport::LongPoll).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_transports!(
+    tail_prints_recent_history_then_follows_new_messages_one_line_each,
+    tail_n_0_prints_only_messages_posted_after_it_started,
+    tail_in_an_empty_room_prints_the_first_message_posted,
+    tail_after_replays_every_message_after_the_cursor,
+    tail_json_prints_each_message_as_one_json_object_per_line,
+    tail_cursor_file_resumes_exactly_where_the_previous_run_stopped,
+    tail_resumes_from_a_cursor_file_that_holds_only_an_id,
+    tail_survives_a_server_restart_and_prints_every_message_exactly_once,
+    tail_warns_when_retention_deleted_messages_it_had_not_read,
+    tail_does_not_warn_about_a_room_that_retention_emptied_before_it_started,
+    tail_ends_with_the_servers_message_on_a_client_error,
+    tail_exits_quietly_when_its_reader_goes_away,
+);
+
+async fn tail_prints_recent_history_then_follows_new_messages_one_line_each(transport: Transport) {
     let server = spawn_server();
     for body in ["too old", "second\nline", "third"] {
         server.post_general(body).await;
     }
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "-n", "2", "--count", "3"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["-n", "2", "--count", "3"]);
     let mut tail = Running::spawn(command);
 
     let first = tail.next_line().await;
@@ -47,14 +102,13 @@ async fn tail_prints_recent_history_then_follows_new_messages_one_line_each() {
     assert!(finished.stdout.is_empty() && finished.stderr.is_empty());
 }
 
-#[tokio::test]
-async fn tail_n_0_prints_only_messages_posted_after_it_started() {
+async fn tail_n_0_prints_only_messages_posted_after_it_started(transport: Transport) {
     let server = spawn_server();
     server.post_general("before").await;
     let directory = tempfile::tempdir().expect("temporary directory");
     let cursor = directory.path().join("cursor");
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "-n", "0", "--count", "1", "--json", "--cursor-file"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["-n", "0", "--count", "1", "--json", "--cursor-file"]);
     command.arg(&cursor);
     let mut tail = Running::spawn(command);
 
@@ -72,29 +126,40 @@ async fn tail_poll_timeout_fits_a_server_with_a_lower_maximum_wait() {
     config.default_poll_timeout = 5;
     config.max_poll_timeout = 5;
     let server = spawn_configured_server(config, memory_store(StoreOptions::default()));
-    let follow = |extra: &[&str]| {
-        let mut command = chat_cli(&server.url);
-        command.args(["tail", "--count", "1", "--json", "--after"]);
+    let follow = |transport, extra: &[&str]| {
+        let mut command = tail_cli(&server.url, transport);
+        command.args(["--count", "1", "--json", "--after"]);
         command.arg(Uuid::nil().to_string()).args(extra);
         command
     };
 
     // The default 30-second poll is more than this server allows.
-    let refused = Running::spawn(follow(&[])).finish().await;
+    let refused = Running::spawn(follow(Transport::LongPoll, &[]))
+        .finish()
+        .await;
     let line = refused.single_error_line(1);
     assert!(line.ends_with("(invalid_parameter, HTTP 400)"), "{line}");
 
-    let mut tail = Running::spawn(follow(&["--poll-timeout", "5"]));
-    let message = server.post_general("fits").await;
-    assert_eq!(tail.next_messages(1).await, [message]);
-    assert!(tail.finish().await.status.success());
+    // The stream does not poll, and --poll-timeout does not concern it.
+    for (transport, extra) in [
+        (Transport::LongPoll, &["--poll-timeout", "5"][..]),
+        (Transport::Stream, &[]),
+        (Transport::Stream, &["--poll-timeout", "60"]),
+    ] {
+        let mut tail = Running::spawn(follow(transport, extra));
+        // After the nil UUID, each run prints the room's first message,
+        // whether it connected before this post or after.
+        let message = server.post_general("fits").await;
+        let printed = tail.next_messages(1).await;
+        assert_eq!(printed[0].body, message.body, "{transport:?} {extra:?}");
+        assert!(tail.finish().await.status.success());
+    }
 }
 
-#[tokio::test]
-async fn tail_in_an_empty_room_prints_the_first_message_posted() {
+async fn tail_in_an_empty_room_prints_the_first_message_posted(transport: Transport) {
     let server = spawn_server();
-    let mut command = chat_cli(&server.url);
-    command.args(["--room", "quiet", "tail", "--count", "1", "--json"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["--room", "quiet", "--count", "1", "--json"]);
     let mut tail = Running::spawn(command);
 
     let first = server.post("/rooms/quiet/messages", "anyone?", None).await;
@@ -103,15 +168,14 @@ async fn tail_in_an_empty_room_prints_the_first_message_posted() {
     assert!(tail.finish().await.status.success());
 }
 
-#[tokio::test]
-async fn tail_after_replays_every_message_after_the_cursor() {
+async fn tail_after_replays_every_message_after_the_cursor(transport: Transport) {
     let server = spawn_server();
     let mut posted = Vec::new();
     for body in ["one", "two", "three", "four"] {
         posted.push(server.post_general(body).await);
     }
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "--json", "--count", "2", "--after"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["--json", "--count", "2", "--after"]);
     command.arg(posted[1].id.to_string());
 
     let mut tail = Running::spawn(command);
@@ -120,15 +184,14 @@ async fn tail_after_replays_every_message_after_the_cursor() {
     assert!(tail.finish().await.status.success());
 }
 
-#[tokio::test]
-async fn tail_json_prints_each_message_as_one_json_object_per_line() {
+async fn tail_json_prints_each_message_as_one_json_object_per_line(transport: Transport) {
     let server = spawn_server();
     let first = server
         .post("/messages", "multi\nline \"quoted\"", None)
         .await;
     let second = server.post("/messages", "plain", Some("bob")).await;
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "--json", "--count", "2"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["--json", "--count", "2"]);
 
     let finished = Running::spawn(command).finish().await;
 
@@ -142,8 +205,7 @@ async fn tail_json_prints_each_message_as_one_json_object_per_line() {
     assert_eq!(parsed, [first, second]);
 }
 
-#[tokio::test]
-async fn tail_cursor_file_resumes_exactly_where_the_previous_run_stopped() {
+async fn tail_cursor_file_resumes_exactly_where_the_previous_run_stopped(transport: Transport) {
     let server = spawn_server();
     for body in ["m1", "m2", "m3"] {
         server.post_general(body).await;
@@ -151,8 +213,8 @@ async fn tail_cursor_file_resumes_exactly_where_the_previous_run_stopped() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let cursor = directory.path().join("cursor");
     let tail = |count: &str| {
-        let mut command = chat_cli(&server.url);
-        command.args(["tail", "--json", "--count", count, "--cursor-file"]);
+        let mut command = tail_cli(&server.url, transport);
+        command.args(["--json", "--count", count, "--cursor-file"]);
         command.arg(&cursor);
         Running::spawn(command)
     };
@@ -223,8 +285,7 @@ async fn tail_refuses_a_cursor_file_written_for_another_room_or_server() {
     }
 }
 
-#[tokio::test]
-async fn tail_resumes_from_a_cursor_file_that_holds_only_an_id() {
+async fn tail_resumes_from_a_cursor_file_that_holds_only_an_id(transport: Transport) {
     let server = spawn_server();
     let mut posted = Vec::new();
     for body in ["one", "two", "three"] {
@@ -233,8 +294,8 @@ async fn tail_resumes_from_a_cursor_file_that_holds_only_an_id() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let cursor = directory.path().join("cursor");
     std::fs::write(&cursor, format!("{}\n", posted[0].id)).expect("old cursor file");
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "--json", "--count", "2", "--cursor-file"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["--json", "--count", "2", "--cursor-file"]);
     command.arg(&cursor);
 
     let mut tail = Running::spawn(command);
@@ -276,14 +337,15 @@ async fn tail_escapes_characters_that_would_disguise_a_line_but_json_keeps_them(
     assert_eq!(parsed, posted);
 }
 
-#[tokio::test]
-async fn tail_survives_a_server_restart_and_prints_every_message_exactly_once() {
+async fn tail_survives_a_server_restart_and_prints_every_message_exactly_once(
+    transport: Transport,
+) {
     let store = memory_store(StoreOptions::default());
     let general = RoomName::general();
     let server_a = spawn_server_with("127.0.0.1:0", Arc::clone(&store));
     let port = server_a.port;
-    let mut command = chat_cli(&server_a.url);
-    command.args(["tail", "--json", "--count", "6"]);
+    let mut command = tail_cli(&server_a.url, transport);
+    command.args(["--json", "--count", "6"]);
     let mut tail = Running::spawn(command);
 
     server_a.post_general("a1").await;
@@ -307,8 +369,7 @@ async fn tail_survives_a_server_restart_and_prints_every_message_exactly_once() 
     assert_eq!(ids(&printed), ids(&everything));
 }
 
-#[tokio::test]
-async fn tail_warns_when_retention_deleted_messages_it_had_not_read() {
+async fn tail_warns_when_retention_deleted_messages_it_had_not_read(transport: Transport) {
     let store = memory_store(StoreOptions {
         retention: Retention {
             per_room: NonZeroUsize::new(2),
@@ -322,8 +383,8 @@ async fn tail_warns_when_retention_deleted_messages_it_had_not_read() {
         posted.push(server.post_general(body).await);
     }
     assert_eq!(store.prune().await.expect("pruned"), 2);
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "--json", "--count", "2", "--after"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["--json", "--count", "2", "--after"]);
     command.arg(posted[0].id.to_string());
 
     let finished = Running::spawn(command).finish().await;
@@ -338,8 +399,9 @@ async fn tail_warns_when_retention_deleted_messages_it_had_not_read() {
     );
 }
 
-#[tokio::test]
-async fn tail_does_not_warn_about_a_room_that_retention_emptied_before_it_started() {
+async fn tail_does_not_warn_about_a_room_that_retention_emptied_before_it_started(
+    transport: Transport,
+) {
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let store = memory_store(StoreOptions {
         retention: Retention {
@@ -354,8 +416,8 @@ async fn tail_does_not_warn_about_a_room_that_retention_emptied_before_it_starte
     assert_eq!(store.prune().await.expect("pruned"), 1);
     let directory = tempfile::tempdir().expect("temporary directory");
     let cursor = directory.path().join("cursor");
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "--json", "--count", "1", "--cursor-file"]);
+    let mut command = tail_cli(&server.url, transport);
+    command.args(["--json", "--count", "1", "--cursor-file"]);
     command.arg(&cursor);
     let mut tail = Running::spawn(command);
 
@@ -368,11 +430,9 @@ async fn tail_does_not_warn_about_a_room_that_retention_emptied_before_it_starte
     assert!(finished.stderr.is_empty(), "{finished:?}");
 }
 
-#[tokio::test]
-async fn tail_ends_with_the_servers_message_on_a_client_error() {
+async fn tail_ends_with_the_servers_message_on_a_client_error(transport: Transport) {
     let server = spawn_server();
-    let mut command = chat_cli(&format!("{}/no/such/prefix", server.url));
-    command.arg("tail");
+    let command = tail_cli(&format!("{}/no/such/prefix", server.url), transport);
 
     let finished = Running::spawn(command).finish().await;
 
@@ -381,7 +441,7 @@ async fn tail_ends_with_the_servers_message_on_a_client_error() {
 }
 
 #[tokio::test]
-async fn tail_retries_a_server_error_like_a_network_error() {
+async fn tail_long_poll_retries_a_server_error_like_a_network_error() {
     let message = message_json(7, "made it");
     let server = ScriptedServer::start(vec![
         Reply::error(
@@ -392,8 +452,8 @@ async fn tail_retries_a_server_error_like_a_network_error() {
         Reply::json("200 OK", serde_json::json!([message]).to_string()),
     ])
     .await;
-    let mut command = chat_cli(&server.url);
-    command.args(["tail", "--json", "--count", "1", "--after"]);
+    let mut command = tail_cli(&server.url, Transport::LongPoll);
+    command.args(["--json", "--count", "1", "--after"]);
     command.arg(Uuid::nil().to_string());
 
     let finished = Running::spawn(command).finish().await;
@@ -409,12 +469,10 @@ async fn tail_retries_a_server_error_like_a_network_error() {
     );
 }
 
-#[tokio::test]
-async fn tail_exits_quietly_when_its_reader_goes_away() {
+async fn tail_exits_quietly_when_its_reader_goes_away(transport: Transport) {
     let server = spawn_server();
     server.post_general("read").await;
-    let mut command = chat_cli(&server.url);
-    command.arg("tail");
+    let command = tail_cli(&server.url, transport);
     let mut tail = Running::spawn(command);
     tail.next_line().await;
 

@@ -4,29 +4,33 @@
 use uuid::Uuid;
 
 use crate::helpers::{chat_cli, run};
-use crate::scripted::{message_json, Reply, ScriptedServer};
+use crate::scripted::{message_event, message_json, Reply, ScriptedServer};
 
 /// `tail` arguments that make one request and print one message.
 const TAIL_ONE: [&str; 5] = ["tail", "--json", "--count", "1", "--after"];
 
 #[tokio::test]
 async fn the_token_goes_with_every_send_and_tail_request_as_a_bearer_header() {
-    let page = serde_json::json!([message_json(2, "read")]).to_string();
+    let page = serde_json::json!([message_json(3, "polled")]).to_string();
     let server = ScriptedServer::start(vec![
         Reply::json("201 Created", message_json(1, "hi").to_string()),
-        Reply::json("200 OK", page.clone()),
-        Reply::json("201 Created", message_json(3, "anonymous").to_string()),
+        Reply::Events(message_event(&message_json(2, "streamed"))),
+        Reply::json("200 OK", page),
+        Reply::json("201 Created", message_json(4, "anonymous").to_string()),
     ])
     .await;
     let mut send = chat_cli(&server.url);
     send.args(["--token", "t0k3n", "send", "hi"]);
-    let mut tail = chat_cli(&server.url);
-    tail.env("CHAT_TOKEN", "fr0m-env").args(TAIL_ONE);
-    tail.arg(Uuid::nil().to_string());
+    let mut stream = chat_cli(&server.url);
+    stream.env("CHAT_TOKEN", "fr0m-env").args(TAIL_ONE);
+    stream.arg(Uuid::nil().to_string());
+    let mut long_poll = chat_cli(&server.url);
+    long_poll.args(["--token", "p0ll"]).args(TAIL_ONE);
+    long_poll.arg(Uuid::nil().to_string()).arg("--long-poll");
     let mut anonymous = chat_cli(&server.url);
     anonymous.args(["send", "anonymous"]);
 
-    for command in [send, tail, anonymous] {
+    for command in [send, stream, long_poll, anonymous] {
         let finished = run(command, "").await;
         assert!(finished.status.success(), "{finished:?}");
     }
@@ -38,10 +42,17 @@ async fn the_token_goes_with_every_send_and_tail_request_as_a_bearer_header() {
         .collect();
     assert_eq!(
         authorization,
-        [Some("Bearer t0k3n"), Some("Bearer fr0m-env"), None]
+        [
+            Some("Bearer t0k3n"),
+            Some("Bearer fr0m-env"),
+            Some("Bearer p0ll"),
+            None
+        ]
     );
     assert_eq!(requests[1].method, "GET");
-    assert!(requests[1].target.starts_with("/messages?"), "{requests:?}");
+    assert!(requests[1].target.starts_with("/events?"), "{requests:?}");
+    assert_eq!(requests[2].method, "GET");
+    assert!(requests[2].target.starts_with("/messages?"), "{requests:?}");
 }
 
 /// Runs `args` with `token` against a server that answers `reply` once;

@@ -7,6 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
+use crate::routes;
 use crate::state::AppState;
 
 /// The `route` label of a path no route matched.
@@ -24,8 +25,7 @@ pub(crate) async fn record_request(
         .map(|state| state.metrics.clone());
     let response = next.call(request).await?;
     if let Some(metrics) = metrics {
-        let route = response.request().match_pattern();
-        let route = route.as_deref().unwrap_or(UNMATCHED);
+        let route = routes::pattern_of(response.request().path()).unwrap_or(UNMATCHED);
         let status = response.status();
         metrics
             .requests

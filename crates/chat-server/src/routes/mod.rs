@@ -29,6 +29,26 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/metrics", &["GET"]),
 ];
 
+/// The pattern of [`ROUTES`] that `path` matches (a `{name}` segment matches
+/// any one segment), for metrics labels: a comparison of segments, where
+/// asking actix-web (`match_pattern`) would route the request a second time.
+pub(crate) fn pattern_of(path: &str) -> Option<&'static str> {
+    ROUTES.iter().map(|(pattern, _)| *pattern).find(|pattern| {
+        *pattern == path || (pattern.contains('{') && segments_match(pattern, path))
+    })
+}
+
+/// True when `path` has `pattern`'s segments, a `{name}` standing for any
+/// non-empty one.
+fn segments_match(pattern: &str, path: &str) -> bool {
+    let mut segments = path.split('/');
+    pattern.split('/').all(|expected| {
+        segments.next().is_some_and(|segment| {
+            segment == expected || (expected.starts_with('{') && !segment.is_empty())
+        })
+    }) && segments.next().is_none()
+}
+
 /// Registers every route of the contract, and the browser page.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
@@ -67,4 +87,36 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(metrics::metrics))
                 .default_service(fallback::method_not_allowed("GET")),
         );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_their_route_pattern() {
+        for (path, pattern) in [
+            ("/", Some("/")),
+            ("/messages", Some("/messages")),
+            ("/rooms/dev-ops/messages", Some("/rooms/{room}/messages")),
+            ("/rooms/dev-ops/events", Some("/rooms/{room}/events")),
+            ("/metrics", Some("/metrics")),
+            ("/app.js", Some("/app.js")),
+            ("/rooms//messages", None),
+            ("/rooms/a/b/messages", None),
+            ("/rooms/a/messages/", None),
+            ("/messages/x", None),
+            ("/nope", None),
+            ("", None),
+        ] {
+            assert_eq!(pattern_of(path), pattern, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_route_matches_itself() {
+        for (pattern, _) in ROUTES {
+            assert_eq!(pattern_of(pattern), Some(*pattern));
+        }
+    }
 }

@@ -122,7 +122,7 @@ pub async fn spawn_app_with(
 /// Prints the server's logs only when `TEST_LOG` is set.
 fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        chat_server::telemetry::init_subscriber();
+        chat_server::telemetry::init_subscriber_for_process();
     }
 }
 

@@ -42,6 +42,55 @@ pub const DESKTOP: Screen = Screen::Desktop(1000, 720);
 /// A common phone's screen in CSS pixels.
 const PHONE_SIZE: (u32, u32) = (390, 844);
 
+/// How the page follows its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Server-sent events, the page's default.
+    Events,
+    /// Long polling, as `/?transport=long-poll` forces.
+    LongPoll,
+}
+
+impl Transport {
+    /// The path of the page following `fragment` (such as `#lobby`, or `""`
+    /// for the default room) over this transport.
+    pub fn page(self, fragment: &str) -> String {
+        match self {
+            Self::Events => format!("/{fragment}"),
+            Self::LongPoll => format!("/?transport=long-poll{fragment}"),
+        }
+    }
+
+    /// What the page's status badge says in `data-transport`.
+    pub fn shown(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::LongPoll => "long-poll",
+        }
+    }
+}
+
+/// Declares `$check(transport)` as two tests, `$check::events` and
+/// `$check::long_poll`, for behaviour the page keeps whichever way it
+/// follows its room.
+macro_rules! on_each_transport {
+    ($check:ident) => {
+        mod $check {
+            use crate::harness::Transport;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn events() {
+                super::$check(Transport::Events).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn long_poll() {
+                super::$check(Transport::LongPoll).await;
+            }
+        }
+    };
+}
+
 /// Browser tests take turns: each runs Chromium, and several at once on a
 /// small machine would make the one-second delivery check flaky.
 static TURN: Mutex<()> = Mutex::const_new(());
@@ -111,6 +160,21 @@ impl Browser {
     /// Opens `url` in a new browser on `screen` and waits until the page is
     /// live.
     pub async fn open_on(&self, url: &str, screen: Screen) -> Page {
+        let page = self.launch(url, screen).await;
+        page.wait_for_state("live").await;
+        page
+    }
+
+    /// Opens `url` in a new desktop-sized browser and waits until the page
+    /// shows connection state `state`.
+    pub async fn open_until(&self, url: &str, state: &str) -> Page {
+        let page = self.launch(url, DESKTOP).await;
+        page.wait_for_state(state).await;
+        page
+    }
+
+    /// Opens `url` in a new browser on `screen`.
+    async fn launch(&self, url: &str, screen: Screen) -> Page {
         let profile = tempfile::tempdir().unwrap();
         let (width, height) = match screen {
             Screen::Desktop(width, height) => (width, height),
@@ -150,12 +214,10 @@ impl Browser {
             .expect("chromedriver could not start Chromium");
         self.sessions.lock().unwrap().push(client.clone());
         client.goto(url).await.unwrap();
-        let page = Page {
+        Page {
             client,
             _profile: profile,
-        };
-        page.wait_for_state("live").await;
-        page
+        }
     }
 }
 
@@ -260,10 +322,32 @@ impl Page {
             .await
     }
 
-    /// The connection state shown: `connecting`, `live` or `reconnecting`.
+    /// The connection state shown: `connecting`, `live`, `reconnecting`,
+    /// `locked` (a token is needed) or `denied`.
     pub async fn state(&self) -> String {
         self.js("return document.getElementById('status').dataset.state;")
             .await
+    }
+
+    /// How the page follows its room: `events` or `long-poll`.
+    pub async fn transport(&self) -> String {
+        self.js("return document.getElementById('status').dataset.transport;")
+            .await
+    }
+
+    /// Waits until the element matching `selector` is displayed with a text
+    /// that contains `part`, and returns that text.
+    pub async fn wait_for_text(&self, selector: &str, part: &str) -> String {
+        let element = self.find(selector).await;
+        eventually(PAGE_TIMEOUT, async || {
+            let text = element.text().await.unwrap();
+            if element.is_displayed().await.unwrap() && text.contains(part) {
+                Ok(text)
+            } else {
+                Err(format!("{selector} shows {text:?}, not {part:?}"))
+            }
+        })
+        .await
     }
 
     /// Waits until the page shows connection state `state`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chat_core::store::StoreOptions;
 
-use crate::harness::{eventually, Browser};
+use crate::harness::{eventually, Browser, Transport};
 use crate::server::TestServer;
 
 /// From now on, records in `window.statesSeen` every connection state the
@@ -30,12 +30,12 @@ const HELD_POLLS: &str = "const [least] = arguments; \
         .filter((e) => e.name.includes('after=') && e.duration >= least) \
         .map((e) => e.name);";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_typed_in_one_page_appears_in_another_within_a_second() {
+on_each_transport!(a_message_typed_in_one_page_appears_in_another_within_a_second);
+async fn a_message_typed_in_one_page_appears_in_another_within_a_second(transport: Transport) {
     let browser = Browser::start().await;
     let server = TestServer::start().await;
-    let alice = browser.open(&server.url("/#lobby")).await;
-    let bob = browser.open(&server.url("/#lobby")).await;
+    let alice = browser.open(&server.url(&transport.page("#lobby"))).await;
+    let bob = browser.open(&server.url(&transport.page("#lobby"))).await;
 
     alice.set_name("alice").await;
     alice.type_and_send("hi bob, are you there?").await;
@@ -53,14 +53,15 @@ async fn a_message_typed_in_one_page_appears_in_another_within_a_second() {
     assert_eq!(stored[0]["author"], "alice");
     browser.close().await;
 }
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_posted_over_http_by_another_client_appears() {
+on_each_transport!(a_message_posted_over_http_by_another_client_appears);
+async fn a_message_posted_over_http_by_another_client_appears(transport: Transport) {
     let browser = Browser::start().await;
     let server = TestServer::start().await;
     server
         .post("general", "carol", "history before the page")
         .await;
-    let page = browser.open(&server.url("/")).await;
+    let page = browser.open(&server.url(&transport.page(""))).await;
+    assert_eq!(page.transport().await, transport.shown());
     page.wait_for_bodies(&["history before the page"]).await;
 
     server
@@ -81,7 +82,9 @@ async fn against_a_server_with_a_short_max_poll_timeout_the_page_stays_live() {
         config.default_poll_timeout = 5;
     })
     .await;
-    let page = browser.open(&server.url("/")).await;
+    let page = browser
+        .open(&server.url(&Transport::LongPoll.page("")))
+        .await;
     let _: Option<()> = page.js(RECORD_STATES).await;
 
     // A poll the server held for its whole 5 s: the page asked for no more
@@ -117,7 +120,9 @@ async fn a_server_that_refuses_the_poll_timeout_without_saying_its_limit_gets_sh
         config.default_poll_timeout = 5;
     })
     .await;
-    let page = browser.open(&server.url("/")).await;
+    let page = browser
+        .open(&server.url(&Transport::LongPoll.page("")))
+        .await;
     // A fresh room view that never learns the limit: its 30 s polls are 400s.
     let _: Option<()> = page.js(HIDE_MAX_POLL_TIMEOUT).await;
     let _: Option<()> = page.js("location.hash = '#lobby';").await;

@@ -1,33 +1,45 @@
-//! `chat-cli tail`: print recent messages, then follow the room for ever by
-//! long-polling with `after=<id of the last message printed>`.
+//! `chat-cli tail`: print recent messages, then follow the room for ever,
+//! over the room's event stream ([`stream`], the default) or by
+//! long-polling ([`long_poll`], `--long-poll`), from the id of the last
+//! message printed.
 //!
-//! Within a run, that cursor is the whole state: it only moves once a page
-//! has been printed, so after any failure (a network error, a server
-//! restart, a 5xx) the next poll asks again from the same place, and no
-//! message is printed twice or skipped.
+//! Within a run, that cursor is the whole state: it only moves once a
+//! message has been printed, so after any failure (a network error, a server
+//! restart, a 5xx) the next poll, or the next stream with `Last-Event-ID`,
+//! asks again from the same place, and no message is printed twice or
+//! skipped.
 //!
-//! Across runs (`--cursor-file`) printing is at least once: each page is
-//! printed (flushed, and synced to disk when standard output is a regular
-//! file) before the cursor file is saved, once per page, with the id of the
-//! last message printed. A run killed between the two prints that page again
-//! next time, at most [`PAGE_LIMIT`] messages, each recognisable by its id;
-//! no message is ever skipped. (Saving first would lose the page instead.)
+//! Across runs (`--cursor-file`) printing is at least once: each page (a
+//! poll's answer, or the events that arrived together, at most
+//! [`PAGE_LIMIT`] messages) is printed (flushed, and synced to disk when
+//! standard output is a regular file) before the cursor file is saved, once
+//! per page, with the id of the last message printed. A run killed between
+//! the two prints that page again next time, each message recognisable by
+//! its id; no message is ever skipped. (Saving first would lose the page
+//! instead.)
+//!
+//! Both transports share everything here: the starting point, printing,
+//! the cursor file, the truncation warning, and retrying with [`Backoff`].
 
+mod long_poll;
+mod stream;
+
+use std::future::Future;
 use std::time::Duration;
 
 use chat_core::Message;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::cli::TailArgs;
-use crate::client::{Client, Page, Query};
+use crate::client::{Client, Query};
 use crate::client_error::ClientError;
 use crate::cursor_file::CursorFile;
 use crate::error::CliError;
 use crate::output::{self, Output};
 use crate::retry::Backoff;
 
-/// Most messages asked for in one poll.
+/// Most messages printed before the cursor is saved; most asked for in one
+/// poll.
 const PAGE_LIMIT: u16 = 100;
 
 /// Prints the room as `args` asks until `--count` is reached, or for ever.
@@ -46,58 +58,22 @@ pub async fn run(client: &Client, args: &TailArgs, out: &mut Output) -> Result<(
         json: args.json,
         cursor_file,
         remaining: args.count,
+        started_in_empty_room: false,
         backoff: Backoff::new(),
         outage_reported: false,
+        reconnect_delay: Duration::ZERO,
     };
-    let mut started_in_empty_room = false;
-    let mut cursor = match saved.or(args.after) {
+    let cursor = match saved.or(args.after) {
         Some(cursor) => cursor,
-        None => {
-            // Even `-n 0` reads one message: the newest id is where following
-            // starts. An empty room starts from the nil UUID, its very start.
-            let page = tail
-                .fetch(Query::Latest {
-                    limit: args.recent.max(1),
-                })
-                .await?;
-            let newest = page
-                .messages
-                .last()
-                .map_or(Uuid::nil(), |message| message.id);
-            started_in_empty_room = newest.is_nil();
-            let skip = page.messages.len().saturating_sub(args.recent.into());
-            // The newest id is stored even when nothing was printed, so that
-            // a run stopped before any message arrives still resumes from
-            // here.
-            if tail.print_page(&page.messages[skip..], Some(newest))? == Flow::Done {
-                return Ok(());
-            }
-            newest
-        }
+        None => match tail.start_at_newest(args.recent).await? {
+            Some(newest) => newest,
+            None => return Ok(()),
+        },
     };
-    loop {
-        let limit = tail.page_limit();
-        let query = Query::After {
-            cursor,
-            limit,
-            wait_secs: args.poll_timeout,
-        };
-        let page = tail.fetch(query).await?;
-        // A room that retention emptied before we started is flagged as
-        // truncated after the nil cursor, yet nothing was missed since then.
-        if page.truncated && !(started_in_empty_room && cursor.is_nil()) {
-            output::report(
-                "warning: messages were deleted by the server's retention before they could be \
-                 read; some are missing",
-            );
-        }
-        let last = page.messages.last().map(|message| message.id);
-        if tail.print_page(&page.messages, last)? == Flow::Done {
-            return Ok(());
-        }
-        if let Some(last) = last {
-            cursor = last;
-        }
+    if args.long_poll {
+        long_poll::follow(&mut tail, cursor, args.poll_timeout).await
+    } else {
+        stream::follow(&mut tail, cursor).await
     }
 }
 
@@ -117,12 +93,42 @@ struct Tail<'a> {
     cursor_file: Option<CursorFile>,
     /// Messages still to print before exiting, with `--count`.
     remaining: Option<u64>,
+    /// Whether the room was empty when following started from its newest
+    /// message.
+    started_in_empty_room: bool,
     backoff: Backoff,
     /// Whether the current run of failures has been reported already.
     outage_reported: bool,
+    /// The least wait before opening another event stream, as the server's
+    /// `retry` asked.
+    reconnect_delay: Duration,
 }
 
 impl Tail<'_> {
+    /// Prints the newest `recent` messages and saves where following starts,
+    /// the id of the newest message, even when nothing was printed, so that
+    /// a run stopped before any message arrives still resumes from here.
+    /// Returns that id (the nil UUID, the room's very start, for an empty
+    /// room), or `None` when `--count` was reached.
+    async fn start_at_newest(&mut self, recent: u16) -> Result<Option<Uuid>, CliError> {
+        let client = self.client;
+        // Even `-n 0` reads one message: the newest id is where following
+        // starts.
+        let query = Query::Latest {
+            limit: recent.max(1),
+        };
+        let page = self.retrying(|| client.get(query)).await?;
+        self.recovered();
+        let newest = page
+            .messages
+            .last()
+            .map_or(Uuid::nil(), |message| message.id);
+        self.started_in_empty_room = newest.is_nil();
+        let skip = page.messages.len().saturating_sub(recent.into());
+        let flow = self.print_page(&page.messages[skip..], Some(newest))?;
+        Ok((flow == Flow::Continue).then_some(newest))
+    }
+
     /// A full page, or only as many messages as `--count` still lets us print.
     fn page_limit(&self) -> u16 {
         self.remaining.map_or(PAGE_LIMIT, |remaining| {
@@ -130,40 +136,56 @@ impl Tail<'_> {
         })
     }
 
-    /// Reads a page, retrying transient failures for as long as they last;
-    /// only a permanent error (a 4xx, a malformed answer) is returned.
-    async fn fetch(&mut self, query: Query) -> Result<Page, ClientError> {
+    /// Runs `attempt` until it succeeds or fails for good (a 4xx, a
+    /// malformed answer), waiting after each transient failure; the caller
+    /// decides whether the success ends the outage ([`Self::recovered`]).
+    async fn retrying<T, F, Fut>(&mut self, mut attempt: F) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
         loop {
-            let started = Instant::now();
-            match self.client.get(query).await {
-                // A long poll answers `[]` early only when the server is
-                // shutting down; polling again at once would spin until it
-                // has gone, so wait as after a failure.
-                // An empty answer in less than half the wait it asked for did
-                // not wait out its timeout: the server is shutting down.
-                Ok(page)
-                    if page.messages.is_empty()
-                        && matches!(query, Query::After { wait_secs, .. }
-                            if started.elapsed() < Duration::from_secs(wait_secs) / 2) =>
-                {
-                    tokio::time::sleep(self.backoff.next_delay()).await;
-                    return Ok(page);
-                }
-                Ok(page) => {
-                    self.backoff.reset();
-                    self.outage_reported = false;
-                    return Ok(page);
-                }
-                Err(error) if error.is_transient() => {
-                    // Once per outage, not once per attempt.
-                    if !self.outage_reported {
-                        output::report(format_args!("warning: {error}; retrying"));
-                        self.outage_reported = true;
-                    }
-                    tokio::time::sleep(self.backoff.next_delay()).await;
-                }
-                Err(error) => return Err(error),
+            match attempt().await {
+                Err(error) if error.is_transient() => self.failed(&error).await,
+                outcome => return outcome,
             }
+        }
+    }
+
+    /// Reports `error` (once per outage, not once per attempt) and waits
+    /// before the next attempt.
+    async fn failed(&mut self, error: &ClientError) {
+        if !self.outage_reported {
+            output::report(format_args!("warning: {error}; retrying"));
+            self.outage_reported = true;
+        }
+        self.pause(error.retry_after()).await;
+    }
+
+    /// Waits before the next attempt: the backoff's next delay, or what the
+    /// server asked for when that is longer (`Retry-After`, or the event
+    /// stream's `retry`).
+    async fn pause(&mut self, retry_after: Option<Duration>) {
+        let requested = retry_after.unwrap_or_default().max(self.reconnect_delay);
+        tokio::time::sleep(self.backoff.next_delay_at_least(requested)).await;
+    }
+
+    /// Notes that the server answered as it should: the next failure starts
+    /// a new outage, retried from the shortest wait.
+    fn recovered(&mut self) {
+        self.backoff.reset();
+        self.outage_reported = false;
+    }
+
+    /// Warns that retention deleted messages after `cursor` before they
+    /// could be read, unless that is only the history of a room that was
+    /// already empty when following started, where nothing was missed.
+    fn truncated(&self, cursor: Uuid) {
+        if !(self.started_in_empty_room && cursor.is_nil()) {
+            output::report(
+                "warning: messages were deleted by the server's retention before they could be \
+                 read; some are missing",
+            );
         }
     }
 
@@ -297,8 +319,10 @@ mod tests {
             json: true,
             cursor_file: Some(file.clone()),
             remaining: count,
+            started_in_empty_room: false,
             backoff: Backoff::new(),
             outage_reported: false,
+            reconnect_delay: Duration::ZERO,
         };
         let outcome = tail.print_page(page, resume_after);
         let seen = seen.borrow().clone();

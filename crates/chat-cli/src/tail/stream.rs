@@ -1,0 +1,88 @@
+//! `tail` over the room's event stream (`GET .../events`): one request per
+//! connection, each message pushed the moment it is stored.
+//!
+//! The first connection starts with `after=<cursor>`; every later one with
+//! `Last-Event-ID: <id of the last message printed>` (the cursor, as long as
+//! nothing has been printed), so a reconnection after a dropped connection,
+//! a server restart or an outage resumes exactly after the last message
+//! printed. Each reconnection waits as [`Tail::pause`] says: the backoff,
+//! but no less than the server's `retry`.
+
+use uuid::Uuid;
+
+use super::{Flow, Tail, PAGE_LIMIT};
+use crate::client::StreamStart;
+use crate::error::CliError;
+use crate::event_stream::Delivery;
+
+/// Prints every message after `cursor`, for ever or until `--count` is
+/// reached.
+pub(super) async fn follow(tail: &mut Tail<'_>, mut cursor: Uuid) -> Result<(), CliError> {
+    let client = tail.client;
+    let mut start = StreamStart::After(cursor);
+    loop {
+        let mut stream = tail.retrying(|| client.events(start)).await?;
+        let failure = loop {
+            match stream.next().await {
+                Ok(Some(deliveries)) => {
+                    tail.recovered();
+                    if deliver(tail, deliveries, &mut cursor)? == Flow::Done {
+                        return Ok(());
+                    }
+                }
+                // The server ended the stream: it is shutting down.
+                Ok(None) => break None,
+                Err(error) if error.is_transient() => break Some(error),
+                Err(error) => return Err(error.into()),
+            }
+        };
+        match failure {
+            Some(error) => tail.failed(&error).await,
+            None => tail.pause(None).await,
+        }
+        start = StreamStart::LastEventId(cursor);
+    }
+}
+
+/// Handles what arrived together, in order: the messages are printed in
+/// pages of at most [`PAGE_LIMIT`], each followed by one save of the
+/// cursor, which moves to the last message printed.
+fn deliver(
+    tail: &mut Tail<'_>,
+    deliveries: Vec<Delivery>,
+    cursor: &mut Uuid,
+) -> Result<Flow, CliError> {
+    let mut messages = Vec::new();
+    for delivery in deliveries {
+        match delivery {
+            Delivery::Message(message) => messages.push(message),
+            Delivery::Truncated => {
+                // Whatever came before the signal is printed first.
+                if print(tail, &std::mem::take(&mut messages), cursor)? == Flow::Done {
+                    return Ok(Flow::Done);
+                }
+                tail.truncated(*cursor);
+            }
+            Delivery::Retry(wait) => tail.reconnect_delay = wait,
+        }
+    }
+    print(tail, &messages, cursor)
+}
+
+/// Prints `messages` page by page, moving `cursor` past each page printed.
+fn print(
+    tail: &mut Tail<'_>,
+    messages: &[chat_core::Message],
+    cursor: &mut Uuid,
+) -> Result<Flow, CliError> {
+    for page in messages.chunks(PAGE_LIMIT.into()) {
+        let last = page.last().map(|message| message.id);
+        if tail.print_page(page, last)? == Flow::Done {
+            return Ok(Flow::Done);
+        }
+        if let Some(last) = last {
+            *cursor = last;
+        }
+    }
+    Ok(Flow::Continue)
+}

@@ -1,0 +1,112 @@
+//! Following a room over server-sent events, and falling back to long
+//! polling when streams do not get through.
+
+use std::time::Duration;
+
+use crate::harness::{eventually, Browser, Page, PAGE_TIMEOUT};
+use crate::server::TestServer;
+
+/// Replaces the page's `EventSource` with one whose every stream is refused
+/// at once, as by a proxy that answers event streams with an error page.
+const REFUSE_STREAMS: &str = "window.streamsTried = 0; \
+    window.EventSource = class extends EventTarget { \
+        static CONNECTING = 0; static OPEN = 1; static CLOSED = 2; \
+        constructor() { super(); this.readyState = 0; window.streamsTried += 1; \
+            setTimeout(() => { this.readyState = 2; this.dispatchEvent(new Event('error')); }, 10); } \
+        close() { this.readyState = 2; } };";
+
+/// Replaces the page's `EventSource` with one whose streams never open, as
+/// behind a proxy that buffers the whole response.
+const STALL_STREAMS: &str = "window.streamsTried = 0; \
+    window.EventSource = class extends EventTarget { \
+        static CONNECTING = 0; static OPEN = 1; static CLOSED = 2; \
+        constructor() { super(); this.readyState = 0; window.streamsTried += 1; } \
+        close() { this.readyState = 2; } };";
+
+/// Waits at most `within` until the page follows its room by `transport`.
+async fn wait_until_on(page: &Page, transport: &str, within: Duration) {
+    eventually(within, async || match page.transport().await {
+        shown if shown == transport => Ok(()),
+        shown => Err(format!("the page follows its room by {shown}")),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pages_on_event_streams_both_see_a_message_within_a_second() {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    let alice = browser.open(&server.url("/#lobby")).await;
+    let bob = browser.open(&server.url("/#lobby")).await;
+    for page in [&alice, &bob] {
+        assert_eq!(page.transport().await, "events");
+    }
+
+    server.post("lobby", "carol", "hello both of you").await;
+    for page in [&alice, &bob] {
+        page.wait_for_bodies_within(&["hello both of you"], Duration::from_secs(1))
+            .await;
+    }
+    alice.set_name("alice").await;
+    alice.type_and_send("hi carol").await;
+    bob.wait_for_bodies_within(&["hello both of you", "hi carol"], Duration::from_secs(1))
+        .await;
+    assert_eq!(bob.authors().await, ["carol", "alice"]);
+    // No page ever asked for messages with `after`: the streams carried them.
+    let polls: usize = bob
+        .js("return performance.getEntriesByType('resource') \
+                 .filter((e) => e.name.includes('/messages?after=')).length;")
+        .await;
+    assert_eq!(polls, 0, "the page long-polled");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_streams_are_refused_the_page_falls_back_to_long_polling() {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    let page = browser.open(&server.url("/")).await;
+    let _: Option<()> = page.js(REFUSE_STREAMS).await;
+    // A fresh room view, which opens its stream through the broken one.
+    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+
+    wait_until_on(&page, "long-poll", PAGE_TIMEOUT).await;
+    let tried: u32 = page.js("return window.streamsTried;").await;
+    assert_eq!(tried, 3, "streams tried before giving up");
+    page.wait_for_state("live").await;
+    server.post("lobby", "bob", "by long poll").await;
+    page.wait_for_bodies_within(&["by long poll"], Duration::from_secs(1))
+        .await;
+    // The choice holds for the page: the next room is polled at once.
+    let _: Option<()> = page.js("location.hash = '#general';").await;
+    page.wait_for_state("live").await;
+    server.post("general", "bob", "polled too").await;
+    page.wait_for_bodies(&["polled too"]).await;
+    let tried: u32 = page.js("return window.streamsTried;").await;
+    assert_eq!(tried, 3, "no stream was tried for the next room");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_streams_never_open_the_page_falls_back_to_long_polling() {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    let page = browser.open(&server.url("/")).await;
+    let _: Option<()> = page.js(STALL_STREAMS).await;
+    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+    page.wait_for_state("connecting").await;
+    // Posted while the stream hangs: the fallback's first read brings it.
+    server.post("lobby", "bob", "while the stream hung").await;
+
+    // The page waits 5 s for a stream to open.
+    wait_until_on(&page, "long-poll", PAGE_TIMEOUT + Duration::from_secs(2)).await;
+    page.wait_for_state("live").await;
+    page.wait_for_bodies(&["while the stream hung"]).await;
+    server.post("lobby", "bob", "by long poll").await;
+    page.wait_for_bodies_within(
+        &["while the stream hung", "by long poll"],
+        Duration::from_secs(1),
+    )
+    .await;
+    browser.close().await;
+}
