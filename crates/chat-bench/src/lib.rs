@@ -2,8 +2,10 @@
 //! receives. A missed, duplicated or reordered message is an error, counted
 //! and reported, never hidden behind a throughput figure.
 //!
-//! - [`scenario`]: the five scenarios (`latency`, `fanout`, `idle`,
-//!   `publish`, `catchup`), each a function returning a report.
+//! - [`scenario`]: the scenarios, each a function returning a report: over
+//!   long polls `latency` (hot loop, or after idle gaps), `fanout`, `idle`,
+//!   `publish`, `catchup`; over event streams `stream-latency`,
+//!   `stream-fanout`, `stream-idle`.
 //! - [`api`]: the protocols the bench speaks: the chat contract, and
 //!   Nchan's, for the peer measured beside chat-server.
 //! - [`nchan`]: Nchan's message ids.
