@@ -116,11 +116,6 @@ impl Api {
         })
     }
 
-    /// The protocol these requests are in.
-    pub fn protocol(&self) -> Protocol {
-        self.protocol
-    }
-
     /// Refuses a scenario that needs the chat contract when the target
     /// speaks another protocol.
     pub fn require_chat(&self, scenario: &str, why: &str) -> Result<(), BenchError> {
