@@ -1,6 +1,16 @@
-//! The chat contract as the bench uses it: the requests it sends and what it
-//! expects back (a `201` with the stored message for a POST, a `200` with a
-//! JSON array of messages for a GET).
+//! The protocols the bench speaks, as it uses them: the requests it sends and
+//! what it expects back.
+//!
+//! - [`Protocol::Chat`], the chat contract: a `201` with the stored message
+//!   for a POST, a `200` with a JSON array of messages for a GET, events on
+//!   `/rooms/{room}/events`.
+//! - [`Protocol::Nchan`], Nchan's (the peer measured beside chat-server):
+//!   `POST /pub?chan=ROOM` answers `201`/`202` with the channel's
+//!   `last_message_id`; a long poll `GET /sub?chan=ROOM` answers one message
+//!   with its id in `Last-Modified` and `Etag`, which the next poll sends back
+//!   as `If-Modified-Since` and `If-None-Match`, or `408` when its time ran
+//!   out; the same URL with `Accept: text/event-stream` is its EventSource
+//!   stream. See [`crate::nchan`] for its ids.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,6 +19,8 @@ use uuid::Uuid;
 
 use crate::error::BenchError;
 use crate::http::{Client, Connection, Request, Response};
+use crate::nchan;
+use crate::sse::{Event, EventReader};
 use crate::target::Target;
 
 /// The most messages one GET may return.
@@ -24,13 +36,33 @@ const ANSWER_GRACE: Duration = Duration::from_secs(10);
 const PROMPT_DEADLINE: Duration = Duration::from_secs(30);
 /// How much of an unexpected body an error message quotes.
 const QUOTED_BODY_BYTES: usize = 200;
+/// Nchan's long-poll timeout (`nchan_subscriber_timeout` in
+/// `scripts/nchan.conf`): a poll cannot ask for its own.
+const NCHAN_POLL_TIMEOUT_SECS: u64 = 60;
+/// What the bench posts to Nchan, which stores any body.
+const NCHAN_BODY: &[u8] = b"chat-bench";
+
+/// The protocol of the server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The chat contract (chat-server, or `chat-bench-reference`).
+    Chat,
+    /// Nchan's publisher and subscriber endpoints, `/pub` and `/sub`.
+    Nchan,
+}
 
 /// The requests of one room on one server.
 #[derive(Debug, Clone)]
 pub struct Api {
     target: Target,
-    /// `/rooms/{room}/messages`.
-    messages_path: String,
+    protocol: Protocol,
+    /// Chat: `/rooms/{room}/messages`; Nchan: `/pub?chan={room}`.
+    publish_path: String,
+    /// Chat: `/rooms/{room}/messages`; Nchan: `/sub?chan={room}`.
+    subscribe_path: String,
+    /// Chat: `/rooms/{room}/events`; Nchan: `/sub?chan={room}`.
+    events_path: String,
 }
 
 /// The answer to a GET: the ids of the messages, oldest first, and when the
@@ -51,9 +83,9 @@ struct IdOnly {
 }
 
 impl Api {
-    /// The contract of `room` on `target`; the room name is checked here
-    /// because it goes into the request line.
-    pub fn new(target: Target, room: &str) -> Result<Self, String> {
+    /// The requests of `room` on `target`, in `protocol`; the room name
+    /// (Nchan's channel) is checked here because it goes into the request line.
+    pub fn new(target: Target, protocol: Protocol, room: &str) -> Result<Self, String> {
         let valid = (1..=64).contains(&room.len())
             && room
                 .bytes()
@@ -63,10 +95,36 @@ impl Api {
                 "`{room}` is not a room name ([A-Za-z0-9_-]{{1,64}})"
             ));
         }
+        let (publish_path, subscribe_path, events_path) = match protocol {
+            Protocol::Chat => (
+                format!("/rooms/{room}/messages"),
+                format!("/rooms/{room}/messages"),
+                format!("/rooms/{room}/events"),
+            ),
+            Protocol::Nchan => (
+                format!("/pub?chan={room}"),
+                format!("/sub?chan={room}"),
+                format!("/sub?chan={room}"),
+            ),
+        };
         Ok(Self {
             target,
-            messages_path: format!("/rooms/{room}/messages"),
+            protocol,
+            publish_path,
+            subscribe_path,
+            events_path,
         })
+    }
+
+    /// Refuses a scenario that needs the chat contract when the target
+    /// speaks another protocol.
+    pub fn require_chat(&self, scenario: &str, why: &str) -> Result<(), BenchError> {
+        match self.protocol {
+            Protocol::Chat => Ok(()),
+            Protocol::Nchan => Err(BenchError::Unsupported(format!(
+                "{scenario} does not apply to Nchan: {why}"
+            ))),
+        }
     }
 
     /// A client with its own keep-alive connection.
@@ -82,21 +140,146 @@ impl Api {
 
     /// `POST` of a short message.
     pub fn post(&self) -> Request {
-        Request::post_json(
-            &self.target.host,
-            &self.messages_path,
-            br#"{"body":"chat-bench","author":"chat-bench"}"#,
-        )
+        match self.protocol {
+            Protocol::Chat => Request::post_json(
+                &self.target.host,
+                &self.publish_path,
+                br#"{"body":"chat-bench","author":"chat-bench"}"#,
+            ),
+            Protocol::Nchan => Request::new(
+                "POST",
+                &self.target.host,
+                &self.publish_path,
+                &[("Accept", "application/json")],
+                Some(("text/plain", NCHAN_BODY)),
+            ),
+        }
+    }
+
+    /// The id of the message a POST stored: the contract's `201` and
+    /// message, or Nchan's `201`/`202` and `last_message_id`.
+    pub fn posted_id(&self, response: &Response) -> Result<Uuid, BenchError> {
+        match self.protocol {
+            Protocol::Chat => posted_id(response),
+            Protocol::Nchan => {
+                let status = if response.status == 202 { 202 } else { 201 };
+                expect_status("POST", status, response)?;
+                nchan_last_id(response, "POST response")
+            }
+        }
     }
 
     /// `GET` of up to `limit` messages after `cursor`, waiting up to
-    /// `timeout_secs` for one.
+    /// `timeout_secs` for one. Nchan answers one message per poll and has
+    /// its own timeout, so it is sent neither.
     pub fn poll(&self, cursor: Uuid, limit: usize, timeout_secs: u64) -> Request {
-        let target = format!(
-            "{}?after={cursor}&limit={limit}&timeout={timeout_secs}",
-            self.messages_path
+        match self.protocol {
+            Protocol::Chat => {
+                let target = format!(
+                    "{}?after={cursor}&limit={limit}&timeout={timeout_secs}",
+                    self.subscribe_path
+                );
+                Request::get(&self.target.host, &target)
+            }
+            Protocol::Nchan => match nchan::cursor_headers(cursor) {
+                Some((since, tag)) => Request::new(
+                    "GET",
+                    &self.target.host,
+                    &self.subscribe_path,
+                    &[("If-Modified-Since", &since), ("If-None-Match", &tag)],
+                    None,
+                ),
+                None => Request::get(&self.target.host, &self.subscribe_path),
+            },
+        }
+    }
+
+    /// The ids a poll's answer holds: the contract's `200` and JSON array,
+    /// or Nchan's one message (`200`) or none (`408`, its time ran out).
+    pub fn page_ids(&self, response: &Response) -> Result<Vec<Uuid>, BenchError> {
+        match self.protocol {
+            Protocol::Chat => page_ids(response),
+            Protocol::Nchan if response.status == 408 => Ok(Vec::new()),
+            Protocol::Nchan => {
+                expect_status("GET", 200, response)?;
+                let id = response
+                    .header("Last-Modified")
+                    .zip(response.header("Etag"))
+                    .and_then(|(since, tag)| nchan::id_from_headers(since, tag))
+                    .ok_or_else(|| {
+                        BenchError::Protocol(
+                            "a long-poll answer without a valid Last-Modified and Etag".into(),
+                        )
+                    })?;
+                Ok(vec![id])
+            }
+        }
+    }
+
+    /// Reads the answer to a poll sent with `timeout_secs` on `connection`.
+    pub async fn await_page(
+        &self,
+        connection: &mut Connection,
+        timeout_secs: u64,
+    ) -> Result<Page, BenchError> {
+        let timeout_secs = match self.protocol {
+            Protocol::Chat => timeout_secs,
+            Protocol::Nchan => NCHAN_POLL_TIMEOUT_SECS,
+        };
+        let deadline = Duration::from_secs(timeout_secs) + ANSWER_GRACE;
+        let response =
+            within(deadline, "a long poll's answer", connection.read_response()).await??;
+        Ok(Page {
+            ids: self.page_ids(&response)?,
+            received_at: response.received_at,
+        })
+    }
+
+    /// Opens the room's event stream on `connection`, starting with the
+    /// next new message, and returns once the server answered `200` with
+    /// `text/event-stream`: from then on every message posted reaches it.
+    pub async fn open_events(&self, connection: Connection) -> Result<EventReader, BenchError> {
+        let request = Request::new(
+            "GET",
+            &self.target.host,
+            &self.events_path,
+            &[("Accept", "text/event-stream")],
+            None,
         );
-        Request::get(&self.target.host, &target)
+        let body = within(
+            PROMPT_DEADLINE,
+            "opening an event stream",
+            connection.open_stream(&request),
+        )
+        .await??;
+        let content_type = body.header("Content-Type").unwrap_or_default();
+        if body.status() != 200 || !content_type.starts_with("text/event-stream") {
+            return Err(BenchError::Status {
+                what: "GET of an event stream",
+                expected: 200,
+                got: body.status(),
+                body: format!("Content-Type: {content_type}"),
+            });
+        }
+        Ok(EventReader::new(body))
+    }
+
+    /// The id of the message an event carries: a chat-server event is
+    /// `event: message` with the message's UUID as `id`; Nchan's has no type
+    /// and `SECONDS:TAG` as `id`. Anything else (a `truncated` event) is an
+    /// error: the bench's streams start at the newest message.
+    pub fn event_message_id(&self, event: &Event) -> Result<Uuid, BenchError> {
+        let id = event.id.as_deref().filter(|_| event.kind == "message");
+        let parsed = match self.protocol {
+            Protocol::Chat => id.and_then(|id| id.parse().ok()),
+            Protocol::Nchan => id.and_then(nchan::parse_message_id),
+        };
+        parsed.ok_or_else(|| {
+            BenchError::Protocol(format!(
+                "an event that is no message: event {:?}, id {:?}",
+                event.kind, event.id
+            ))
+        })
     }
 
     /// `GET /healthz`: answered at once and touching no room, the sentinel
@@ -107,10 +290,26 @@ impl Api {
 
     /// The id of the room's newest message, or the nil UUID for an empty
     /// room: the cursor from which a poller sees only what is posted next.
+    /// (Nchan: the channel's `last_message_id`; `404` is a channel with none.)
     pub async fn newest_id(&self, client: &mut Client) -> Result<Uuid, BenchError> {
+        if self.protocol == Protocol::Nchan {
+            let info = Request::new(
+                "GET",
+                &self.target.host,
+                &self.publish_path,
+                &[("Accept", "application/json")],
+                None,
+            );
+            let (_, response) = prompt_round_trip(client, &info, "reading the channel").await?;
+            if response.status == 404 {
+                return Ok(Uuid::nil());
+            }
+            expect_status("GET of the channel", 200, &response)?;
+            return nchan_last_id(&response, "channel info");
+        }
         let latest = Request::get(
             &self.target.host,
-            &format!("{}?limit=1&timeout=0", self.messages_path),
+            &format!("{}?limit=1&timeout=0", self.subscribe_path),
         );
         let (_, response) = within(
             PROMPT_DEADLINE,
@@ -146,19 +345,6 @@ impl Api {
     }
 }
 
-/// Reads the answer to a poll sent with `timeout_secs` on `connection`.
-pub async fn await_page(
-    connection: &mut Connection,
-    timeout_secs: u64,
-) -> Result<Page, BenchError> {
-    let deadline = Duration::from_secs(timeout_secs) + ANSWER_GRACE;
-    let response = within(deadline, "a long poll's answer", connection.read_response()).await??;
-    Ok(Page {
-        ids: page_ids(&response)?,
-        received_at: response.received_at,
-    })
-}
-
 /// Sends `request` and reads its answer, which must come promptly.
 pub async fn prompt_round_trip(
     client: &mut Client,
@@ -168,8 +354,26 @@ pub async fn prompt_round_trip(
     Ok(within(PROMPT_DEADLINE, what, client.round_trip(request)).await??)
 }
 
+/// Nchan's channel information, as `Accept: application/json` gives it.
+#[derive(Deserialize)]
+struct NchanChannel {
+    last_message_id: String,
+}
+
+/// The `last_message_id` of a Nchan channel-information body.
+fn nchan_last_id(response: &Response, what: &'static str) -> Result<Uuid, BenchError> {
+    let channel: NchanChannel = serde_json::from_slice(&response.body)
+        .map_err(|source| BenchError::Json { what, source })?;
+    nchan::parse_message_id(&channel.last_message_id).ok_or_else(|| {
+        BenchError::Protocol(format!(
+            "{what}: `{}` is not a Nchan message id",
+            channel.last_message_id
+        ))
+    })
+}
+
 /// The id of the message a POST stored: the contract's `201` and message.
-pub fn posted_id(response: &Response) -> Result<Uuid, BenchError> {
+fn posted_id(response: &Response) -> Result<Uuid, BenchError> {
     expect_status("POST", 201, response)?;
     let message: IdOnly =
         serde_json::from_slice(&response.body).map_err(|source| BenchError::Json {
@@ -180,7 +384,7 @@ pub fn posted_id(response: &Response) -> Result<Uuid, BenchError> {
 }
 
 /// The ids of a GET's messages: the contract's `200` and JSON array.
-pub fn page_ids(response: &Response) -> Result<Vec<Uuid>, BenchError> {
+fn page_ids(response: &Response) -> Result<Vec<Uuid>, BenchError> {
     expect_status("GET", 200, response)?;
     let messages: Vec<IdOnly> =
         serde_json::from_slice(&response.body).map_err(|source| BenchError::Json {
@@ -232,11 +436,110 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: &str) -> Response {
+        with_head(status, "", body)
+    }
+
+    fn with_head(status: u16, headers: &str, body: &str) -> Response {
         Response {
             status,
+            head: format!("HTTP/1.1 {status} X\r\n{headers}\r\n").into_bytes(),
             body: body.as_bytes().to_vec(),
             received_at: Instant::now(),
         }
+    }
+
+    fn api(protocol: Protocol) -> Api {
+        Api::new("http://127.0.0.1:1".parse().unwrap(), protocol, "room-1").unwrap()
+    }
+
+    fn text(request: &Request) -> String {
+        String::from_utf8(request.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn nchan_requests_name_the_channel_and_carry_the_cursor_as_conditions() {
+        let nchan = api(Protocol::Nchan);
+        let post = text(&nchan.post());
+        assert!(
+            post.starts_with("POST /pub?chan=room-1 HTTP/1.1\r\n"),
+            "{post}"
+        );
+        assert!(post.contains("\r\nAccept: application/json\r\n"));
+        assert!(post.ends_with("\r\n\r\nchat-bench"));
+        let first = text(&nchan.poll(Uuid::nil(), POLL_LIMIT, 60));
+        assert_eq!(
+            first,
+            "GET /sub?chan=room-1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n"
+        );
+        let cursor = nchan::parse_message_id("1796231756:2").unwrap();
+        let next = text(&nchan.poll(cursor, POLL_LIMIT, 60));
+        assert!(next.contains("\r\nIf-Modified-Since: Wed, 02 Dec 2026 17:15:56 GMT\r\n"));
+        assert!(next.contains("\r\nIf-None-Match: 2\r\n"));
+        assert!(!next.contains("timeout"));
+    }
+
+    #[test]
+    fn nchan_answers_yield_the_ids_of_their_messages() {
+        let nchan = api(Protocol::Nchan);
+        let published = r#"{"messages": 2, "requested": -1, "subscribers": 0, "last_message_id": "1796231756:1" }"#;
+        let id = nchan::parse_message_id("1796231756:1").unwrap();
+        assert_eq!(nchan.posted_id(&response(202, published)).unwrap(), id);
+        assert_eq!(nchan.posted_id(&response(201, published)).unwrap(), id);
+        assert!(nchan.posted_id(&response(500, "")).is_err());
+        let answer = with_head(
+            200,
+            "Last-Modified: Wed, 02 Dec 2026 17:15:56 GMT\r\nEtag: 1\r\n",
+            "chat-bench",
+        );
+        assert_eq!(nchan.page_ids(&answer).unwrap(), vec![id]);
+        assert_eq!(
+            nchan.page_ids(&response(408, "")).unwrap(),
+            Vec::<Uuid>::new()
+        );
+        assert!(matches!(
+            nchan.page_ids(&response(200, "chat-bench")),
+            Err(BenchError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn event_ids_are_read_in_each_protocol_and_other_events_refused() {
+        let event = |kind: &str, id: Option<&str>| Event {
+            id: id.map(str::to_owned),
+            kind: kind.to_owned(),
+            data: String::new(),
+            received_at: Instant::now(),
+        };
+        let uuid = "01936f0e-8a3c-7c1e-9d2b-3f4a5b6c7d8e";
+        assert_eq!(
+            api(Protocol::Chat)
+                .event_message_id(&event("message", Some(uuid)))
+                .unwrap(),
+            uuid.parse::<Uuid>().unwrap()
+        );
+        assert_eq!(
+            api(Protocol::Nchan)
+                .event_message_id(&event("message", Some("1796231756:0")))
+                .unwrap(),
+            nchan::message_id(1_796_231_756, 0)
+        );
+        assert!(api(Protocol::Chat)
+            .event_message_id(&event("truncated", None))
+            .is_err());
+        assert!(api(Protocol::Nchan)
+            .event_message_id(&event("message", Some(uuid)))
+            .is_err());
+    }
+
+    #[test]
+    fn chat_requests_are_those_of_the_contract() {
+        let chat = api(Protocol::Chat);
+        let poll = text(&chat.poll(Uuid::nil(), 100, 60));
+        assert!(poll.starts_with(
+            "GET /rooms/room-1/messages?after=00000000-0000-0000-0000-000000000000&limit=100&timeout=60 "
+        ));
+        assert!(chat.require_chat("catchup", "x").is_ok());
+        assert!(api(Protocol::Nchan).require_chat("catchup", "x").is_err());
     }
 
     #[test]
@@ -269,10 +572,15 @@ mod tests {
     #[test]
     fn room_names_are_checked_before_they_reach_a_request_line() {
         let target: Target = "http://127.0.0.1:1".parse().unwrap();
-        assert!(Api::new(target.clone(), "general").is_ok());
-        assert!(Api::new(target.clone(), &fresh_room("latency")).is_ok());
-        for bad in ["", "a b", "a/b", "x?y", &"r".repeat(65)] {
-            assert!(Api::new(target.clone(), bad).is_err(), "{bad:?}");
+        let chat = Protocol::Chat;
+        assert!(Api::new(target.clone(), chat, "general").is_ok());
+        assert!(Api::new(target.clone(), chat, &fresh_room("latency")).is_ok());
+        for bad in ["", "a b", "a/b", "x?y", "x&y", &"r".repeat(65)] {
+            assert!(Api::new(target.clone(), chat, bad).is_err(), "{bad:?}");
+            assert!(
+                Api::new(target.clone(), Protocol::Nchan, bad).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -32,6 +32,12 @@ pub enum BenchError {
         #[source]
         source: serde_json::Error,
     },
+    /// An answer that breaks the target's protocol in another way.
+    #[error("{0}")]
+    Protocol(String),
+    /// The scenario does not apply to the target's protocol.
+    #[error("{0}")]
+    Unsupported(String),
     /// Something did not happen in time.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -2,11 +2,16 @@
 //! receives. A missed, duplicated or reordered message is an error, counted
 //! and reported, never hidden behind a throughput figure.
 //!
-//! - [`scenario`]: the five scenarios (`latency`, `fanout`, `idle`,
-//!   `publish`, `catchup`), each a function returning a report.
-//! - [`api`]: the chat contract as the bench speaks it.
+//! - [`scenario`]: the scenarios, each a function returning a report: over
+//!   long polls `latency` (hot loop, or after idle gaps), `fanout`, `idle`,
+//!   `publish`, `catchup`; over event streams `stream-latency`,
+//!   `stream-fanout`, `stream-idle`.
+//! - [`api`]: the protocols the bench speaks: the chat contract, and
+//!   Nchan's, for the peer measured beside chat-server.
+//! - [`nchan`]: Nchan's message ids.
 //! - [`http`]: a lean HTTP/1.1 client over tokio, cheap enough per
 //!   connection to hold tens of thousands of parked polls.
+//! - [`sse`]: server-sent events, parsed as they arrive.
 //! - [`verify`]: received against posted: duplicates, gaps, order.
 //! - [`stats`]: latency percentiles.
 //! - [`procfs`]: the server's memory and CPU time, from `/proc`.
@@ -17,13 +22,13 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), chat_bench::BenchError> {
-//! use chat_bench::api::Api;
+//! use chat_bench::api::{Api, Protocol};
 //! use chat_bench::scenario::{latency, Context, Report};
 //!
 //! let target = "http://127.0.0.1:8080".parse().expect("a loopback URL");
-//! let api = Api::new(target, "bench").expect("a valid room name");
+//! let api = Api::new(target, Protocol::Chat, "bench").expect("a valid room name");
 //! let context = Context::new(api, false);
-//! let report = latency::run(&context, &latency::LatencyOptions { messages: 100 }).await?;
+//! let report = latency::run(&context, &latency::LatencyOptions { messages: 100, gap: Default::default() }).await?;
 //! println!("{report}");
 //! assert_eq!(report.errors(), 0);
 //! # Ok(())
@@ -33,9 +38,11 @@
 pub mod api;
 pub mod error;
 pub mod http;
+pub mod nchan;
 pub mod procfs;
 pub mod progress;
 pub mod scenario;
+pub mod sse;
 pub mod stats;
 pub mod target;
 pub mod verify;

@@ -3,9 +3,12 @@
 
 use std::process::ExitCode;
 
-use chat_bench::api::{fresh_room, Api};
+use chat_bench::api::{fresh_room, Api, Protocol};
 use chat_bench::error::error_chain;
-use chat_bench::scenario::{catchup, fanout, idle, latency, publish, Context, Report};
+use chat_bench::scenario::{
+    catchup, fanout, idle, latency, publish, stream_fanout, stream_idle, stream_latency, Context,
+    Report,
+};
 use chat_bench::target::Target;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
@@ -22,6 +25,10 @@ struct Cli {
     /// The server to load; must be on this machine (a loopback address).
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     server: Target,
+    /// The protocol the server speaks: the chat contract, or Nchan's
+    /// (`/pub?chan=ROOM`, `/sub?chan=ROOM`), to measure Nchan beside it.
+    #[arg(long, global = true, value_enum, default_value = "chat")]
+    protocol: Protocol,
     /// The room to use (default: a fresh room per run, so nothing else is in it).
     #[arg(long, global = true)]
     room: Option<String>,
@@ -37,7 +44,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
-    /// Delivery latency: one poller, messages posted one at a time.
+    /// Delivery latency: one poller, messages posted one at a time (after
+    /// random idle gaps with --gap-min-ms/--gap-max-ms).
     Latency(latency::LatencyOptions),
     /// Fan-out: many parked pollers, one POST, time until the last has it.
     Fanout(fanout::FanoutOptions),
@@ -47,6 +55,12 @@ enum Scenario {
     Publish(publish::PublishOptions),
     /// Catch-up: post a backlog, then read it all back by chaining cursors.
     Catchup(catchup::CatchupOptions),
+    /// Delivery latency over an event stream, messages posted one at a time.
+    StreamLatency(stream_latency::StreamLatencyOptions),
+    /// Fan-out: many open event streams, one POST per round.
+    StreamFanout(stream_fanout::StreamFanoutOptions),
+    /// Idle cost of open event streams: memory per stream, CPU.
+    StreamIdle(stream_idle::StreamIdleOptions),
 }
 
 impl Scenario {
@@ -57,6 +71,9 @@ impl Scenario {
             Self::Idle(_) => "idle",
             Self::Publish(_) => "publish",
             Self::Catchup(_) => "catchup",
+            Self::StreamLatency(_) => "stream-latency",
+            Self::StreamFanout(_) => "stream-fanout",
+            Self::StreamIdle(_) => "stream-idle",
         }
     }
 }
@@ -66,7 +83,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     raise_open_files_limit();
     let room = cli.room.unwrap_or_else(|| fresh_room(cli.scenario.name()));
-    let api = match Api::new(cli.server, &room) {
+    let api = match Api::new(cli.server, cli.protocol, &room) {
         Ok(api) => api,
         Err(reason) => {
             eprintln!("chat-bench: {reason}");
@@ -81,6 +98,15 @@ async fn main() -> ExitCode {
         Scenario::Idle(options) => finish(name, idle::run(&context, options).await, cli.json),
         Scenario::Publish(options) => finish(name, publish::run(&context, options).await, cli.json),
         Scenario::Catchup(options) => finish(name, catchup::run(&context, options).await, cli.json),
+        Scenario::StreamLatency(options) => {
+            finish(name, stream_latency::run(&context, options).await, cli.json)
+        }
+        Scenario::StreamFanout(options) => {
+            finish(name, stream_fanout::run(&context, options).await, cli.json)
+        }
+        Scenario::StreamIdle(options) => {
+            finish(name, stream_idle::run(&context, options).await, cli.json)
+        }
     };
     ExitCode::from(outcome)
 }

@@ -6,7 +6,8 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::response::{parse_head, Response};
+use super::response::{parse_head, parse_stream_head, Response};
+use super::stream::BodyStream;
 use super::{HttpError, Request};
 
 /// Bytes reserved per read: a whole small response in one system call.
@@ -76,6 +77,7 @@ impl Connection {
             self.fill().await?;
         }
         let received_at = Instant::now();
+        let head_bytes = self.buf[..head.head_len].to_vec();
         let body = if self.buf.len() == total {
             // The usual case: hand the buffer itself over, leaving none behind.
             let mut bytes = std::mem::take(&mut self.buf);
@@ -89,6 +91,7 @@ impl Connection {
         self.reusable &= head.keep_alive;
         Ok(Response {
             status: head.status,
+            head: head_bytes,
             body,
             received_at,
         })
@@ -121,9 +124,29 @@ impl Connection {
         self.reusable
     }
 
+    /// Sends `request` and reads the head of its answer, whose body may be
+    /// endless: the connection becomes a [`BodyStream`] of that body.
+    pub async fn open_stream(mut self, request: &Request) -> Result<BodyStream, HttpError> {
+        self.send(&[request]).await?;
+        let head = loop {
+            if let Some(head) = parse_stream_head(&self.buf)? {
+                break head;
+            }
+            self.fill().await?;
+        };
+        let head_bytes = self.buf[..head.head_len].to_vec();
+        self.buf.drain(..head.head_len);
+        Ok(BodyStream::new(self, head.status, head_bytes, head.framing))
+    }
+
+    /// Takes the bytes read but not consumed yet.
+    pub(super) fn take_buffered(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
     /// Reads whatever the socket has, waiting for readiness first so that no
     /// buffer is reserved while the server has nothing to say.
-    async fn fill(&mut self) -> Result<(), HttpError> {
+    pub(super) async fn fill(&mut self) -> Result<(), HttpError> {
         loop {
             self.stream.readable().await?;
             self.buf.reserve(READ_CHUNK);

@@ -5,15 +5,19 @@
 //! - [`request`]: a request serialized once into bytes, so a poster or a
 //!   poller reuses it without formatting anything per round trip.
 //! - [`response`]: the response head, parsed with `httparse`, and how long
-//!   its body is (only `Content-Length` framing; chunked bodies are refused
-//!   with a clear error, since the contract's server never sends them).
+//!   its body is (only `Content-Length` framing for answers that end;
+//!   chunked bodies are refused with a clear error there, since the
+//!   contract's server never sends them outside event streams).
 //! - [`connection`]: one keep-alive connection; requests may be pipelined.
 //! - [`client`]: a connection that reconnects itself when the server closes.
+//! - [`stream`]: the body of a response that may never end (an event
+//!   stream), chunked or close-delimited, read as it arrives.
 
 pub mod client;
 pub mod connection;
 pub mod request;
 pub mod response;
+pub mod stream;
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,6 +26,7 @@ pub use client::Client;
 pub use connection::Connection;
 pub use request::Request;
 pub use response::Response;
+pub use stream::BodyStream;
 
 /// Why an exchange over HTTP failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +64,9 @@ pub enum HttpError {
     /// `Content-Length` is not a number, or two of them disagree.
     #[error("invalid Content-Length")]
     InvalidContentLength,
+    /// A chunked body is not valid chunked coding.
+    #[error("malformed chunked body")]
+    MalformedChunk,
     /// The body is larger than this client accepts.
     #[error("response body of {length} bytes is larger than {limit} bytes")]
     BodyTooLarge {

@@ -13,20 +13,39 @@ pub struct Request {
 impl Request {
     /// `GET target` (a path with its query string) on `host`.
     pub fn get(host: &str, target: &str) -> Self {
-        Self {
-            bytes: format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
-        }
+        Self::new("GET", host, target, &[], None)
     }
 
     /// `POST target` on `host` with a JSON body.
     pub fn post_json(host: &str, target: &str, body: &[u8]) -> Self {
-        let mut bytes = format!(
-            "POST {target} HTTP/1.1\r\nHost: {host}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        bytes.extend_from_slice(body);
+        Self::new("POST", host, target, &[], Some(("application/json", body)))
+    }
+
+    /// `METHOD target` on `host` with extra `headers` and, if given, a body
+    /// of the given content type. Names and values are trusted: the bench
+    /// builds them itself.
+    pub fn new(
+        method: &str,
+        host: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Self {
+        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some((content_type, body)) = body {
+            head.push_str(&format!(
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        if let Some((_, body)) = body {
+            bytes.extend_from_slice(body);
+        }
         Self { bytes }
     }
 
@@ -56,5 +75,14 @@ mod tests {
         assert!(text.starts_with("POST /messages HTTP/1.1\r\nHost: h\r\n"));
         assert!(text.contains("\r\nContent-Type: application/json\r\n"));
         assert!(text.ends_with("Content-Length: 13\r\n\r\n{\"body\":\"hi\"}"));
+    }
+
+    #[test]
+    fn extra_headers_come_after_the_host() {
+        let request = Request::new("GET", "h", "/sub?chan=c", &[("Etag-Like", "0")], None);
+        assert_eq!(
+            request.as_bytes(),
+            b"GET /sub?chan=c HTTP/1.1\r\nHost: h\r\nEtag-Like: 0\r\n\r\n"
+        );
     }
 }

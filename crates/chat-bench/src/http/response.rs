@@ -19,11 +19,34 @@ const MAX_HEADERS: usize = 32;
 pub struct Response {
     /// The status code.
     pub status: u16,
+    /// The head as received, status line and headers, blank line included:
+    /// kept whole and searched only when a header is asked for, so a poller
+    /// that needs none pays nothing for them.
+    pub head: Vec<u8>,
     /// The body, exactly `Content-Length` bytes.
     pub body: Vec<u8>,
     /// When the last byte of the response was read: what "received" means in
     /// every measurement.
     pub received_at: Instant,
+}
+
+impl Response {
+    /// The value of the first header called `name` (any case), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_value(&self.head, name)
+    }
+}
+
+/// The value of the first header called `name` in the complete head `head`.
+pub(crate) fn header_value<'h>(head: &'h [u8], name: &str) -> Option<&'h str> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head).ok()?;
+    response
+        .headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case(name))
+        .and_then(|header| std::str::from_utf8(header.value).ok())
 }
 
 /// What the head of a response says about the bytes that follow it.
@@ -39,12 +62,67 @@ pub(crate) struct Head {
     pub keep_alive: bool,
 }
 
+/// How the body of a response that may be endless (an event stream) ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// After this many bytes.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`: at the last, empty chunk.
+    Chunked,
+    /// When the server closes the connection.
+    UntilClose,
+}
+
+/// A head whose body may be framed in any of the ways [`Framing`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StreamHead {
+    /// The status code.
+    pub status: u16,
+    /// How many bytes the head itself takes, blank line included.
+    pub head_len: usize,
+    /// How the body ends.
+    pub framing: Framing,
+}
+
 /// Parses the head at the start of `buf`: `Ok(None)` while it is incomplete.
 ///
 /// Only `Content-Length` framing is supported. A transfer coding (chunked)
 /// is an error rather than a guess, and so is a body delimited by closing the
 /// connection, since either would make the figures measure something else.
+/// (An event stream, which is endless, is read with [`parse_stream_head`].)
 pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
+    let Some((head, keep_alive, transfer_encoding)) = parse_any_head(buf)? else {
+        return Ok(None);
+    };
+    let body_len = match (head.framing, transfer_encoding) {
+        (Framing::Length(length), _) => length,
+        (_, Some(coding)) => return Err(HttpError::UnsupportedTransferEncoding(coding)),
+        (_, None) => return Err(HttpError::MissingContentLength),
+    };
+    Ok(Some(Head {
+        status: head.status,
+        head_len: head.head_len,
+        body_len,
+        keep_alive,
+    }))
+}
+
+/// Parses the head of a response whose body may be an endless stream:
+/// `Ok(None)` while it is incomplete. Chunked and close-delimited bodies are
+/// accepted; another transfer coding is an error.
+pub(crate) fn parse_stream_head(buf: &[u8]) -> Result<Option<StreamHead>, HttpError> {
+    match parse_any_head(buf)? {
+        None => Ok(None),
+        Some((_, _, Some(coding))) if !coding.eq_ignore_ascii_case("chunked") => {
+            Err(HttpError::UnsupportedTransferEncoding(coding))
+        }
+        Some((head, _, _)) => Ok(Some(head)),
+    }
+}
+
+/// The head, whether the connection stays open, and the transfer coding the
+/// server named, if any (a chunked body has [`Framing::Chunked`]).
+fn parse_any_head(buf: &[u8]) -> Result<Option<(StreamHead, bool, Option<String>)>, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let head_len = match response.parse(buf)? {
@@ -58,6 +136,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
     // HTTP/1.1 keeps the connection open unless told otherwise; 1.0 the reverse.
     let mut keep_alive = response.version == Some(1);
     let mut content_length = None;
+    let mut transfer_encoding = None;
     for header in response.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
             let length = std::str::from_utf8(header.value)
@@ -70,8 +149,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
             }
             content_length = Some(length);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            let coding = String::from_utf8_lossy(header.value).into_owned();
-            return Err(HttpError::UnsupportedTransferEncoding(coding));
+            transfer_encoding = Some(String::from_utf8_lossy(header.value).trim().to_owned());
         } else if header.name.eq_ignore_ascii_case("connection") {
             let value = String::from_utf8_lossy(header.value);
             for token in value.split(',').map(str::trim) {
@@ -85,23 +163,29 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
     }
     // These statuses never have a body, whatever the headers say.
     let bodiless = (100..200).contains(&status) || status == 204 || status == 304;
-    let body_len = match content_length {
-        _ if bodiless => 0,
+    let chunked = transfer_encoding
+        .as_deref()
+        .is_some_and(|coding| coding.eq_ignore_ascii_case("chunked"));
+    let framing = match content_length {
+        _ if bodiless => Framing::Length(0),
+        // A transfer coding overrides any Content-Length (RFC 9112, 6.3).
+        _ if chunked => Framing::Chunked,
+        _ if transfer_encoding.is_some() => Framing::UntilClose,
         Some(length) if length > MAX_BODY_BYTES => {
             return Err(HttpError::BodyTooLarge {
                 length,
                 limit: MAX_BODY_BYTES,
             })
         }
-        Some(length) => length,
-        None => return Err(HttpError::MissingContentLength),
+        Some(length) => Framing::Length(length),
+        None => Framing::UntilClose,
     };
-    Ok(Some(Head {
+    let head = StreamHead {
         status,
         head_len,
-        body_len,
-        keep_alive,
-    }))
+        framing,
+    };
+    Ok(Some((head, keep_alive, transfer_encoding)))
 }
 
 #[cfg(test)]
@@ -151,6 +235,39 @@ mod tests {
             matches!(error, HttpError::UnsupportedTransferEncoding(ref coding) if coding == "chunked")
         );
         assert!(error.to_string().contains("Transfer-Encoding: chunked"));
+    }
+
+    #[test]
+    fn a_stream_head_accepts_chunked_and_close_delimited_bodies() {
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let head = parse_stream_head(chunked).unwrap().unwrap();
+        assert_eq!((head.status, head.framing), (200, Framing::Chunked));
+        assert_eq!(head.head_len, chunked.len());
+        let nchan = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n: hi\n\n";
+        let head = parse_stream_head(nchan).unwrap().unwrap();
+        assert_eq!(head.framing, Framing::UntilClose);
+        let error = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(
+            parse_stream_head(error).unwrap().unwrap().framing,
+            Framing::Length(2)
+        );
+        let gzip = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
+        assert!(matches!(
+            parse_stream_head(gzip),
+            Err(HttpError::UnsupportedTransferEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn headers_are_found_in_a_kept_head_in_any_case() {
+        let head = b"HTTP/1.1 200 OK\r\nLast-Modified: Wed, 02 Dec 2026 17:15:56 GMT\r\n\
+            Etag: 0\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            header_value(head, "last-modified"),
+            Some("Wed, 02 Dec 2026 17:15:56 GMT")
+        );
+        assert_eq!(header_value(head, "ETag"), Some("0"));
+        assert_eq!(header_value(head, "If-None-Match"), None);
     }
 
     #[test]

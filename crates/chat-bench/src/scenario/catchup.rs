@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::publish::{post_many, Budget};
 use super::{write_checks, Context, Report};
-use crate::api::{page_ids, prompt_round_trip, MAX_LIMIT};
+use crate::api::{prompt_round_trip, MAX_LIMIT};
 use crate::error::{BenchError, Failures};
 use crate::verify::Verification;
 
@@ -48,6 +48,10 @@ pub struct CatchupReport {
 /// Runs the scenario.
 pub async fn run(context: &Context, options: &CatchupOptions) -> Result<CatchupReport, BenchError> {
     let api = &context.api;
+    api.require_chat(
+        "catchup",
+        "its long poll answers one message per request, so there is no page to read",
+    )?;
     let mut progress = context.progress("catchup");
     let start = api.newest_id(&mut api.client()).await?;
     let budget = Budget {
@@ -77,7 +81,7 @@ pub async fn run(context: &Context, options: &CatchupOptions) -> Result<CatchupR
         requests += 1;
         let page = prompt_round_trip(&mut reader, &read, "GET")
             .await
-            .and_then(|(_, response)| page_ids(&response));
+            .and_then(|(_, response)| api.page_ids(&response));
         let ids = match page {
             Ok(ids) => ids,
             Err(error) => {

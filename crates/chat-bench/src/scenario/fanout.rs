@@ -15,16 +15,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::pollers::{wait_parked, ConnectLimit};
+use super::pollers::{settle_time, wait_parked, ConnectLimit};
 use super::{write_checks, Context, Report};
-use crate::api::{await_page, posted_id, prompt_round_trip, Page, POLL_LIMIT};
+use crate::api::{prompt_round_trip, Page, POLL_LIMIT};
 use crate::error::{BenchError, Failures};
 use crate::http::{Connection, Request};
 use crate::stats::Summary;
@@ -32,10 +32,6 @@ use crate::verify::Verification;
 
 /// The pollers' `timeout`: the contract's longest, so none re-polls.
 const POLL_TIMEOUT_SECS: u64 = 60;
-/// Settle time per parked poller, and its bounds.
-const SETTLE_PER_POLLER: Duration = Duration::from_micros(10);
-const MIN_SETTLE: Duration = Duration::from_millis(10);
-const MAX_SETTLE: Duration = Duration::from_millis(500);
 
 /// Options of `fanout`.
 #[derive(Debug, Clone, clap::Args)]
@@ -140,9 +136,9 @@ async fn run_round(
         ));
     }
     drop(parked_tx);
-    let parked = wait_parked(&mut parked_rx, pollers, &mut progress).await;
+    let parked = wait_parked(&mut parked_rx, pollers, "pollers parked", &mut progress).await;
     let park_time = started.elapsed();
-    tokio::time::sleep((SETTLE_PER_POLLER * pollers as u32).clamp(MIN_SETTLE, MAX_SETTLE)).await;
+    tokio::time::sleep(settle_time(pollers)).await;
     // A poll answered before anything was posted was not parked (or the
     // server dropped it): it is kept to be verified, and counted.
     let mut answers = Vec::with_capacity(pollers);
@@ -154,7 +150,7 @@ async fn run_round(
     // A connection of its own per POST: one kept from the last round would
     // have sat idle through the parking, long enough for the server to close it.
     let (sent_at, response) = prompt_round_trip(&mut api.client(), &api.post(), "POST").await?;
-    let posted = posted_id(&response)?;
+    let posted = api.posted_id(&response)?;
     while let Some(joined) = tasks.join_next().await {
         answers.push(joined.expect("a poller does not panic"));
     }
@@ -214,7 +210,7 @@ async fn take_part(
     };
     let _ = parked.send(true);
     drop(parked);
-    match await_page(&mut connection, POLL_TIMEOUT_SECS).await {
+    match api.await_page(&mut connection, POLL_TIMEOUT_SECS).await {
         Ok(page) => (Some(connection), Ok(page)),
         Err(error) => (None, Err(error)),
     }

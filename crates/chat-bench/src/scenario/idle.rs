@@ -2,10 +2,10 @@
 //! each cost the server in resident memory, and how much CPU does it burn
 //! while nothing happens?
 //!
-//! Memory is read from `/proc/PID/status` (`VmRSS`) before the pollers
-//! connect and again once all are parked and at the end of the window (the
-//! larger of the two counts, to be conservative); CPU is `utime + stime`
-//! from `/proc/PID/stat` over the window. The pollers re-poll whenever their
+//! Memory (resident, summed over the server's processes: see
+//! [`crate::procfs`]) is read before the pollers connect and again once all
+//! are parked and at the end of the window (the larger of the two counts, to
+//! be conservative); CPU is `utime + stime` over the window. The pollers re-poll whenever their
 //! `timeout` runs out, as real clients do, so that cost is included.
 
 use std::fmt;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::pollers::{wait_parked, ConnectLimit};
 use super::{write_checks, Context, Report};
-use crate::api::{await_page, POLL_LIMIT};
+use crate::api::POLL_LIMIT;
 use crate::error::{BenchError, Failures};
 use crate::procfs;
 use crate::verify::Verification;
@@ -101,7 +101,13 @@ pub async fn run(context: &Context, options: &IdleOptions) -> Result<IdleReport,
         ));
     }
     drop((parked_tx, events_tx));
-    let parked = wait_parked(&mut parked_rx, options.pollers, &mut progress).await;
+    let parked = wait_parked(
+        &mut parked_rx,
+        options.pollers,
+        "pollers parked",
+        &mut progress,
+    )
+    .await;
     let rss_parked_kib = procfs::resident_kib(pid)?;
     progress.say(format_args!(
         "{parked} pollers parked; holding them for {} s",
@@ -185,7 +191,7 @@ async fn hold(
     let _ = parked.send(true);
     drop(parked);
     loop {
-        let page = match await_page(&mut connection, timeout_secs).await {
+        let page = match api.await_page(&mut connection, timeout_secs).await {
             Ok(page) => page,
             Err(error) => {
                 let _ = events.send(Event::Failed(error));

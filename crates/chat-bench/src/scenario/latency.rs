@@ -1,7 +1,10 @@
 //! `latency`: one poller follows the room on its cursor while one poster
-//! posts messages one at a time, each only once the previous one arrived.
-//! Delivery latency is from just before the POST is written until the poll
-//! answer holding the message has been read.
+//! posts messages one at a time, each only once the previous one arrived
+//! and, with `--gap-min-ms`/`--gap-max-ms`, after a random idle gap (a
+//! realistic chat, where every thread has gone to sleep before a message;
+//! without a gap it is the hot loop). Delivery latency is from just before
+//! the POST is written until the poll answer holding the message has been
+//! read.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,8 +14,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::gap::GapOptions;
 use super::{write_checks, Context, Report};
-use crate::api::{await_page, posted_id, prompt_round_trip, Page, POLL_LIMIT};
+use crate::api::{prompt_round_trip, Page, POLL_LIMIT};
 use crate::error::{BenchError, Failures};
 use crate::http::Connection;
 use crate::stats::Summary;
@@ -30,11 +34,16 @@ pub struct LatencyOptions {
     /// Messages to post, one at a time.
     #[arg(long, default_value_t = 1000)]
     pub messages: usize,
+    /// The idle gap before each message.
+    #[command(flatten)]
+    pub gap: GapOptions,
 }
 
 /// What `latency` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyReport {
+    /// The idle gaps before the messages.
+    pub gap: GapOptions,
     /// Messages posted successfully.
     pub posted: usize,
     /// From POST sent to poll answer read, per message.
@@ -66,14 +75,16 @@ pub async fn run(context: &Context, options: &LatencyOptions) -> Result<LatencyR
         .expect("the follower reports whether it parked")?;
 
     let post = api.post();
+    let mut gaps = options.gap.gaps();
     let mut sent: Vec<(Uuid, Instant)> = Vec::with_capacity(options.messages);
     let mut received = Vec::with_capacity(options.messages);
     let mut first_receipt: HashMap<Uuid, Instant> = HashMap::with_capacity(options.messages);
     let mut failures = Failures::default();
     'posting: for number in 1..=options.messages {
+        gaps.wait().await;
         let posted = prompt_round_trip(&mut poster, &post, "POST")
             .await
-            .and_then(|(sent_at, response)| Ok((posted_id(&response)?, sent_at)));
+            .and_then(|(sent_at, response)| Ok((api.posted_id(&response)?, sent_at)));
         let (id, sent_at) = match posted {
             Ok(posted) => posted,
             Err(error) => {
@@ -123,6 +134,7 @@ pub async fn run(context: &Context, options: &LatencyOptions) -> Result<LatencyR
         })
         .collect();
     Ok(LatencyReport {
+        gap: options.gap,
         posted: posted.len(),
         delivery: Summary::of(delivery),
         verification: Verification::check(&posted, &received),
@@ -154,7 +166,7 @@ async fn follow(
     }
     let _ = parked.send(Ok(()));
     loop {
-        let page = match await_page(&mut connection, POLL_TIMEOUT_SECS).await {
+        let page = match api.await_page(&mut connection, POLL_TIMEOUT_SECS).await {
             Ok(page) => page,
             Err(error) => {
                 let _ = receipts.send(Err(error));
@@ -187,8 +199,12 @@ impl fmt::Display for LatencyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "latency: {} messages, delivery p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            self.posted, self.delivery.p50_ms, self.delivery.p99_ms, self.delivery.max_ms
+            "latency: {} messages{}, delivery p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            self.posted,
+            self.gap.describe(),
+            self.delivery.p50_ms,
+            self.delivery.p99_ms,
+            self.delivery.max_ms
         )?;
         write_checks(f, &self.verification, &self.failures)
     }

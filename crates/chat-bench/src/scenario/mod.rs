@@ -6,10 +6,15 @@
 
 pub mod catchup;
 pub mod fanout;
+pub mod gap;
 pub mod idle;
 pub mod latency;
 mod pollers;
 pub mod publish;
+pub mod stream_fanout;
+pub mod stream_idle;
+pub mod stream_latency;
+mod streams;
 
 use std::fmt::{self, Display};
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::{write_failures, Context, Report};
-use crate::api::{posted_id, prompt_round_trip};
+use crate::api::prompt_round_trip;
 use crate::error::{BenchError, Failures};
 use crate::progress::Progress;
 use crate::stats::Summary;
@@ -154,7 +154,7 @@ async fn post_until_spent(
         let outcome = prompt_round_trip(&mut client, &post, "POST")
             .await
             .and_then(|(sent_at, response)| {
-                let id = posted_id(&response)?;
+                let id = context.api.posted_id(&response)?;
                 Ok((id, response.received_at.saturating_duration_since(sent_at)))
             });
         match outcome {
