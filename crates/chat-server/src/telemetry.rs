@@ -75,7 +75,9 @@ pub(crate) async fn log_request(
         path = %request.path(),
         status = response.status().as_u16(),
         token = token.as_deref().unwrap_or("-"),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        // Whole microseconds: formatting a float took a sixth of the line's
+        // cost, and one line is written per request.
+        elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
     Ok(response)
