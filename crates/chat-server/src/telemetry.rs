@@ -12,8 +12,8 @@ use actix_web::HttpMessage;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-/// Log lines waiting for the writer thread at most; past it new lines are
-/// dropped (and counted by the writer) rather than stall a worker.
+/// Log lines waiting for the writer thread at most; past it (stderr stopped
+/// draining) new lines are dropped rather than stall a worker.
 const BUFFERED_LINES: usize = 16_384;
 
 /// Keeps the log writer thread running; dropping it writes out the lines
@@ -24,7 +24,7 @@ pub struct LogGuard {
 }
 
 /// Installs a stderr subscriber filtered by `RUST_LOG` (default `info`);
-/// does nothing if one is already installed.
+/// when one is already installed it stays, and the guard's writer is unused.
 ///
 /// Lines are written by a thread of their own, in batches: a request's
 /// answer never waits for its log line's `write` to stderr (a pipe that a

@@ -124,10 +124,13 @@ where
     if wait.is_zero() {
         return store.read(room, query).await;
     }
+    // The wait counts from now, not from the feed's first read (the timer
+    // itself is created inside, where it lives once).
+    let deadline = tokio::time::Instant::now() + wait;
     let mut feed = RoomFeed::new(Arc::clone(store), room.clone(), query);
     let until = std::pin::pin!(async {
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep_until(deadline) => {}
             () = stop.as_mut() => {}
         }
     });

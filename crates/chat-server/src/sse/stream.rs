@@ -71,10 +71,12 @@ impl Source {
             if self.shutdown.is_cancelled() {
                 return None;
             }
-            let (shutdown, silence) = (&self.shutdown, self.ping_interval);
+            // The silence counts from now, not from the feed's first read.
+            let ping_at = tokio::time::Instant::now() + self.ping_interval;
+            let shutdown = &self.shutdown;
             let until = std::pin::pin!(async {
                 tokio::select! {
-                    () = tokio::time::sleep(silence) => {}
+                    () = tokio::time::sleep_until(ping_at) => {}
                     () = shutdown.cancelled() => {}
                 }
             });
