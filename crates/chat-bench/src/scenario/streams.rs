@@ -174,7 +174,11 @@ pub(crate) async fn deliver(
             }
             let receipt = match tokio::time::timeout_at(deadline, streams.receipts.recv()).await {
                 Ok(Some(receipt)) => receipt,
-                Ok(None) => break 'posting,
+                Ok(None) => {
+                    // Every stream ended: what this message got still counts.
+                    per_message.push(delivery);
+                    break 'posting;
+                }
                 Err(_) => {
                     failures.record(&BenchError::Timeout(format!(
                         "message {id} had not reached {waiting} streams within {} s; stopping",
