@@ -25,7 +25,9 @@ pub(crate) async fn record_request(
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(request).await?;
     if let Some(state) = state {
-        let route = routes::pattern_of(response.request().path()).unwrap_or(UNMATCHED);
+        // The path as the router matched it (`/%6Dessages` is `/messages`).
+        let path = response.request().match_info().as_str();
+        let route = routes::pattern_of(path).unwrap_or(UNMATCHED);
         let status = response.status();
         state
             .metrics

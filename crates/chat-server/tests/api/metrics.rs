@@ -146,3 +146,26 @@ async fn every_family_is_exported_and_moves() {
     let delay = value(&after, "chat_wakeup_delay_seconds_sum");
     assert!((0.0..1.0).contains(&delay), "wake-up took {delay} s");
 }
+
+#[tokio::test]
+async fn a_percent_encoded_path_is_labelled_with_the_route_it_reached() {
+    let app = spawn_app(Backend::Memory).await;
+    // `%6D` is `m`: the router serves this as `/messages`.
+    let response = app.get("/%6Dessages?timeout=0").await;
+    assert_eq!(response.status(), 200);
+    let samples = scrape(&app).await;
+    assert_eq!(
+        value(
+            &samples,
+            "chat_http_requests_total{route=\"/messages\",status=\"200\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "chat_http_requests_total{route=\"unmatched\",status=\"200\"}"
+        ),
+        0.0
+    );
+}
