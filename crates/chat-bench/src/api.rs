@@ -63,6 +63,8 @@ pub struct Api {
     subscribe_path: String,
     /// Chat: `/rooms/{room}/events`; Nchan: `/sub?chan={room}`.
     events_path: String,
+    /// `Bearer <token>` for a chat-server with access control on.
+    authorization: Option<String>,
 }
 
 /// The answer to a GET: the ids of the messages, oldest first, and when the
@@ -113,7 +115,30 @@ impl Api {
             publish_path,
             subscribe_path,
             events_path,
+            authorization: None,
         })
+    }
+
+    /// Sends `token` as `Authorization: Bearer` on every chat request but
+    /// the sentinel (`/healthz`): to measure a server with access control on.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.authorization = Some(format!("Bearer {token}"));
+        self
+    }
+
+    /// A chat request on this server, with the token if there is one.
+    fn chat_request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Request {
+        let mut all = headers.to_vec();
+        if let Some(authorization) = &self.authorization {
+            all.push(("Authorization", authorization));
+        }
+        Request::new(method, &self.target.host, target, &all, body)
     }
 
     /// Refuses a scenario that needs the chat contract when the target
@@ -141,10 +166,14 @@ impl Api {
     /// `POST` of a short message.
     pub fn post(&self) -> Request {
         match self.protocol {
-            Protocol::Chat => Request::post_json(
-                &self.target.host,
+            Protocol::Chat => self.chat_request(
+                "POST",
                 &self.publish_path,
-                br#"{"body":"chat-bench","author":"chat-bench"}"#,
+                &[],
+                Some((
+                    "application/json",
+                    br#"{"body":"chat-bench","author":"chat-bench"}"#,
+                )),
             ),
             Protocol::Nchan => Request::new(
                 "POST",
@@ -179,7 +208,7 @@ impl Api {
                     "{}?after={cursor}&limit={limit}&timeout={timeout_secs}",
                     self.subscribe_path
                 );
-                Request::get(&self.target.host, &target)
+                self.chat_request("GET", &target, &[], None)
             }
             Protocol::Nchan => match nchan::cursor_headers(cursor) {
                 Some((since, tag)) => Request::new(
@@ -239,13 +268,13 @@ impl Api {
     /// next new message, and returns once the server answered `200` with
     /// `text/event-stream`: from then on every message posted reaches it.
     pub async fn open_events(&self, connection: Connection) -> Result<EventReader, BenchError> {
-        let request = Request::new(
-            "GET",
-            &self.target.host,
-            &self.events_path,
-            &[("Accept", "text/event-stream")],
-            None,
-        );
+        let accept = [("Accept", "text/event-stream")];
+        let request = match self.protocol {
+            Protocol::Chat => self.chat_request("GET", &self.events_path, &accept, None),
+            Protocol::Nchan => {
+                Request::new("GET", &self.target.host, &self.events_path, &accept, None)
+            }
+        };
         let body = within(
             PROMPT_DEADLINE,
             "opening an event stream",
@@ -307,9 +336,11 @@ impl Api {
             expect_status("GET of the channel", 200, &response)?;
             return nchan_last_id(&response, "channel info");
         }
-        let latest = Request::get(
-            &self.target.host,
+        let latest = self.chat_request(
+            "GET",
             &format!("{}?limit=1&timeout=0", self.subscribe_path),
+            &[],
+            None,
         );
         let (_, response) = within(
             PROMPT_DEADLINE,
@@ -454,6 +485,23 @@ mod tests {
 
     fn text(request: &Request) -> String {
         String::from_utf8(request.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_token_goes_on_every_chat_request_but_the_sentinel() {
+        let plain = api(Protocol::Chat);
+        assert!(!text(&plain.post()).contains("Authorization"));
+        let with = api(Protocol::Chat).with_token("s3cret");
+        let bearer = "\r\nAuthorization: Bearer s3cret\r\n";
+        let post = text(&with.post());
+        assert!(
+            post.starts_with("POST /rooms/room-1/messages HTTP/1.1\r\n"),
+            "{post}"
+        );
+        assert!(post.contains(bearer), "{post}");
+        assert!(post.ends_with(r#"{"body":"chat-bench","author":"chat-bench"}"#));
+        assert!(text(&with.poll(Uuid::nil(), POLL_LIMIT, 60)).contains(bearer));
+        assert!(!text(&with.sentinel()).contains("Authorization"));
     }
 
     #[test]

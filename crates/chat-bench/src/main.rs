@@ -29,6 +29,10 @@ struct Cli {
     /// (`/pub?chan=ROOM`, `/sub?chan=ROOM`), to measure Nchan beside it.
     #[arg(long, global = true, value_enum, default_value = "chat")]
     protocol: Protocol,
+    /// A token of the server's access-control file, sent as
+    /// `Authorization: Bearer` (chat protocol only).
+    #[arg(long, global = true, env = "CHAT_TOKEN")]
+    token: Option<String>,
     /// The room to use (default: a fresh room per run, so nothing else is in it).
     #[arg(long, global = true)]
     room: Option<String>,
@@ -84,7 +88,10 @@ async fn main() -> ExitCode {
     raise_open_files_limit();
     let room = cli.room.unwrap_or_else(|| fresh_room(cli.scenario.name()));
     let api = match Api::new(cli.server, cli.protocol, &room) {
-        Ok(api) => api,
+        Ok(api) => match &cli.token {
+            Some(token) => api.with_token(token),
+            None => api,
+        },
         Err(reason) => {
             eprintln!("chat-bench: {reason}");
             return ExitCode::from(COULD_NOT_RUN);
