@@ -1,6 +1,6 @@
 //! Durability of the default SQLite store, tested on the real `chat-server`
 //! binary: restarts, `SIGKILL` in the middle of concurrent posts, and the
-//! start-up errors an operator can meet.
+//! start-up errors and warnings an operator can meet.
 #![cfg(feature = "sqlite")]
 
 #[path = "../common/mod.rs"]
@@ -9,6 +9,7 @@ mod process;
 
 mod crash;
 mod exit;
+mod exposure;
 mod health;
 mod overload;
 mod restart;
