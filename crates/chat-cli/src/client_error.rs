@@ -110,6 +110,14 @@ pub enum ClientError {
         /// How long nothing came.
         silence: Duration,
     },
+    /// The server ended an event stream soon after opening it, before it
+    /// delivered anything: it is shutting down, or something in between
+    /// cuts streams short.
+    #[error("the event stream from {url} ended before it delivered anything")]
+    EndedEarly {
+        /// What was requested.
+        url: Url,
+    },
     /// A success status with a body that is not what the contract promises.
     #[error("the server's answer is not valid: {0}")]
     InvalidAnswer(#[source] serde_json::Error),
@@ -151,7 +159,7 @@ impl ClientError {
     /// else (a 4xx, a malformed answer) would fail the same way again.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Network { .. } | Self::Silent { .. } => true,
+            Self::Network { .. } | Self::Silent { .. } | Self::EndedEarly { .. } => true,
             Self::Refused(refusal) => {
                 refusal.status.is_server_error() || refusal.status == StatusCode::TOO_MANY_REQUESTS
             }

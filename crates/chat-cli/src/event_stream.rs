@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chat_core::Message;
+use futures_util::FutureExt;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Response, Url};
 use uuid::Uuid;
@@ -32,6 +33,11 @@ pub enum Delivery {
     Retry(Duration),
 }
 
+/// How many messages [`EventStream::next`] gathers before it stops taking
+/// in what else has already arrived: what arrived together is one page for
+/// the caller (one save of its cursor, not one per message).
+const MAX_BATCH: usize = 100;
+
 /// An open event stream.
 #[derive(Debug)]
 pub struct EventStream {
@@ -39,6 +45,19 @@ pub struct EventStream {
     parser: Parser,
     /// What was requested, for error messages.
     url: Url,
+    /// What the stream came to after the deliveries last handed over: an
+    /// error or the end is reported only once what came before it is.
+    after_batch: Option<Ending>,
+}
+
+/// How a stream stopped delivering.
+#[derive(Debug)]
+enum Ending {
+    /// The server ended the stream.
+    End,
+    /// The connection broke, or the server sent what the contract does not
+    /// allow.
+    Failure(ClientError),
 }
 
 impl EventStream {
@@ -60,37 +79,85 @@ impl EventStream {
             response,
             parser: Parser::new(),
             url,
+            after_batch: None,
         })
     }
 
+    /// What was requested.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
     /// What the next bytes to arrive complete, in order and never empty
-    /// (comments such as `: ping` are skipped); `None` once the server
-    /// ended the stream. An event the end cut off is not delivered.
+    /// (comments such as `: ping` are skipped), together with whatever else
+    /// had already arrived while fewer than [`MAX_BATCH`] messages were in
+    /// hand; `None` once the server ended the stream. An event the end cut
+    /// off is not delivered; a malformed event is an error, reported after
+    /// the events before it.
     pub async fn next(&mut self) -> Result<Option<Vec<Delivery>>, ClientError> {
-        loop {
+        let mut deliveries = Vec::new();
+        while deliveries.is_empty() {
+            match self.after_batch.take() {
+                Some(Ending::End) => return Ok(None),
+                Some(Ending::Failure(error)) => return Err(error),
+                None => {}
+            }
             let chunk = tokio::time::timeout(MAX_SILENCE, self.response.chunk())
                 .await
                 .map_err(|_| ClientError::Silent {
                     url: self.url.clone(),
                     silence: MAX_SILENCE,
-                })?
-                .map_err(|error| ClientError::network(&self.url, error))?;
-            let Some(chunk) = chunk else {
-                return Ok(None);
-            };
-            let items = self
-                .parser
-                .feed(&chunk)
-                .map_err(|error| ClientError::InvalidEvents(error.to_string()))?;
-            let deliveries = items
-                .into_iter()
-                .filter_map(|item| decode(item).transpose())
-                .collect::<Result<Vec<_>, _>>()?;
-            if !deliveries.is_empty() {
-                return Ok(Some(deliveries));
+                })?;
+            self.take(chunk, &mut deliveries);
+        }
+        while self.after_batch.is_none() && messages(&deliveries) < MAX_BATCH {
+            match self.response.chunk().now_or_never() {
+                Some(chunk) => self.take(chunk, &mut deliveries),
+                None => break,
+            }
+        }
+        Ok(Some(deliveries))
+    }
+
+    /// Decodes what `chunk`, the next read of the body, brings into
+    /// `deliveries`; notes the end of the stream, a broken connection or
+    /// the first malformed event in [`Self::after_batch`].
+    fn take(
+        &mut self,
+        chunk: reqwest::Result<Option<impl AsRef<[u8]>>>,
+        deliveries: &mut Vec<Delivery>,
+    ) {
+        let chunk = match chunk {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return self.after_batch = Some(Ending::End),
+            Err(error) => {
+                let error = ClientError::network(&self.url, error);
+                return self.after_batch = Some(Ending::Failure(error));
+            }
+        };
+        let items = match self.parser.feed(chunk.as_ref()) {
+            Ok(items) => items,
+            Err(error) => {
+                let error = ClientError::InvalidEvents(error.to_string());
+                return self.after_batch = Some(Ending::Failure(error));
+            }
+        };
+        for item in items {
+            match decode(item) {
+                Ok(Some(delivery)) => deliveries.push(delivery),
+                Ok(None) => {}
+                Err(error) => return self.after_batch = Some(Ending::Failure(error)),
             }
         }
     }
+}
+
+/// How many of `deliveries` are messages.
+fn messages(deliveries: &[Delivery]) -> usize {
+    deliveries
+        .iter()
+        .filter(|delivery| matches!(delivery, Delivery::Message(_)))
+        .count()
 }
 
 /// What `item` means under the contract; `None` for an event of a type it

@@ -8,40 +8,78 @@
 //! printed. Each reconnection waits as [`Tail::pause`] says: the backoff,
 //! but no less than the server's `retry`.
 
+use std::time::{Duration, Instant};
+
 use uuid::Uuid;
 
 use super::{Flow, Tail, PAGE_LIMIT};
 use crate::client::StreamStart;
+use crate::client_error::ClientError;
 use crate::error::CliError;
 use crate::event_stream::Delivery;
 
+/// How long a stream must have stayed open for its end, or its breaking,
+/// to count as a new event rather than part of an outage: the server's
+/// ping interval, so the stream was known to work.
+const HEALTHY: Duration = Duration::from_secs(15);
+
 /// Prints every message after `cursor`, for ever or until `--count` is
 /// reached.
+///
+/// A stream is known to work once it has delivered a message or the
+/// `truncated` signal, or stayed open for [`HEALTHY`]; only then does the
+/// outage it ended count as over (its warning printed again next time,
+/// the backoff back to its shortest wait). A server `retry` alone proves
+/// nothing: a server that opens streams and drops them at once is still
+/// failing, and is reported once and retried with a growing wait.
 pub(super) async fn follow(tail: &mut Tail<'_>, mut cursor: Uuid) -> Result<(), CliError> {
     let client = tail.client;
     let mut start = StreamStart::After(cursor);
     loop {
         let mut stream = tail.retrying(|| client.events(start)).await?;
+        let opened = Instant::now();
+        let mut delivered = false;
         let failure = loop {
             match stream.next().await {
                 Ok(Some(deliveries)) => {
-                    tail.recovered();
+                    if deliveries.iter().any(proves_the_stream) {
+                        delivered = true;
+                        tail.recovered();
+                    }
                     if deliver(tail, deliveries, &mut cursor)? == Flow::Done {
                         return Ok(());
                     }
                 }
-                // The server ended the stream: it is shutting down.
+                // The server ended the stream (it is shutting down, or a
+                // proxy cut a long answer short): a new one resumes after
+                // the last message printed.
                 Ok(None) => break None,
                 Err(error) if error.is_transient() => break Some(error),
                 Err(error) => return Err(error.into()),
             }
         };
+        let worked = delivered || opened.elapsed() >= HEALTHY;
+        if worked {
+            tail.recovered();
+        }
         match failure {
             Some(error) => tail.failed(&error).await,
-            None => tail.pause(None).await,
+            None if worked => tail.pause(None).await,
+            None => {
+                let error = ClientError::EndedEarly {
+                    url: stream.url().clone(),
+                };
+                tail.failed(&error).await;
+            }
         }
         start = StreamStart::LastEventId(cursor);
     }
+}
+
+/// Whether `delivery` shows that the stream works: anything but the
+/// server's `retry`, which it sends before it knows whether it can serve.
+fn proves_the_stream(delivery: &Delivery) -> bool {
+    !matches!(delivery, Delivery::Retry(_))
 }
 
 /// Handles what arrived together, in order: the messages are printed in

@@ -262,6 +262,88 @@ async fn tail_over_the_stream_resumes_after_the_last_message_printed_with_last_e
 }
 
 #[tokio::test]
+async fn tail_over_the_stream_reports_streams_that_end_at_once_as_one_outage() {
+    let message = message_json(1, "at last");
+    let unavailable = || Reply::error("503 Service Unavailable", "store_unavailable", "down");
+    // Streams that open, send their `retry` and end, between refusals: one
+    // outage, not several, and not a silent loop.
+    let dropped = || Reply::Events("retry: 10\n\n".to_owned());
+    let server = ScriptedServer::start(vec![
+        unavailable(),
+        dropped(),
+        unavailable(),
+        dropped(),
+        Reply::Events(message_event(&message)),
+    ])
+    .await;
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--count", "1", "--after"]);
+    command.arg(Uuid::nil().to_string());
+
+    let finished = run(command, "").await;
+
+    assert!(finished.status.success(), "{finished:?}");
+    let printed: serde_json::Value = serde_json::from_str(finished.stdout.trim()).expect("JSON");
+    assert_eq!(printed, message);
+    assert_eq!(
+        finished.stderr.lines().collect::<Vec<_>>(),
+        ["chat-cli: warning: down (store_unavailable, HTTP 503); retrying"],
+        "{finished:?}"
+    );
+    assert_eq!(server.requests().len(), 5);
+}
+
+#[tokio::test]
+async fn tail_over_the_stream_warns_once_about_a_server_that_ends_every_stream_at_once() {
+    let message = message_json(1, "at last");
+    let mut replies: Vec<_> = std::iter::repeat_with(|| Reply::Events("retry: 10\n\n".into()))
+        .take(3)
+        .collect();
+    replies.push(Reply::Events(message_event(&message)));
+    let server = ScriptedServer::start(replies).await;
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--count", "1", "--after"]);
+    command.arg(Uuid::nil().to_string());
+
+    let finished = run(command, "").await;
+
+    assert!(finished.status.success(), "{finished:?}");
+    let warnings: Vec<_> = finished.stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{finished:?}");
+    assert!(
+        warnings[0].starts_with("chat-cli: warning: the event stream from ")
+            && warnings[0].ends_with(" ended before it delivered anything; retrying"),
+        "{finished:?}"
+    );
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn tail_over_the_stream_prints_and_saves_the_messages_before_a_malformed_event() {
+    let first = message_json(1, "fine");
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let cursor = directory.path().join("cursor");
+    let server = ScriptedServer::start(vec![Reply::Events(format!(
+        "{}id: 2\ndata: not json\n\n",
+        message_event(&first)
+    ))])
+    .await;
+    std::fs::write(&cursor, format!("{}\n", Uuid::nil())).expect("cursor file");
+    let mut command = chat_cli(&server.url);
+    command.args(["tail", "--json", "--cursor-file"]);
+    command.arg(&cursor);
+
+    let finished = run(command, "").await;
+
+    let line = finished.single_error_line(1);
+    assert!(line.contains("answer is not valid"), "{line}");
+    let printed: serde_json::Value = serde_json::from_str(finished.stdout.trim()).expect("JSON");
+    assert_eq!(printed, first);
+    let stored = std::fs::read_to_string(&cursor).expect("cursor file");
+    assert!(stored.contains(first["id"].as_str().unwrap()), "{stored}");
+}
+
+#[tokio::test]
 async fn tail_over_the_stream_ends_in_one_line_on_a_refusal_or_an_answer_that_is_no_stream() {
     let refusal = Reply::error("400 Bad Request", "invalid_room", "no such room here");
     let not_a_stream = Reply::json("200 OK", "[]");
