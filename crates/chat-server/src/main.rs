@@ -32,11 +32,7 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(error) => {
             eprintln!("chat-server: {}", error_chain(&error));
-            // A bad access-control file is a usage error, like a bad flag.
-            return match error {
-                StartupError::Auth(_) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
-            };
+            return refused_to_start(&error);
         }
     };
     auth::reload_on_hangup(app.access());
@@ -56,6 +52,21 @@ async fn main() -> ExitCode {
             eprintln!("chat-server: {}", error_chain(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The exit status of a server that could not start: 2, as for a bad flag,
+/// whatever refused (the configuration, the access-control file, a store
+/// that cannot be opened or reached, the address); a supervisor tells these
+/// from a server that failed while running (1). A store that is down is not
+/// waited for: the connection attempt is bounded (PostgreSQL: 5 s, or the
+/// URL's `connect_timeout`) and restarting is the supervisor's job.
+fn refused_to_start(error: &StartupError) -> ExitCode {
+    match error {
+        StartupError::Store(_)
+        | StartupError::Auth(_)
+        | StartupError::Config(_)
+        | StartupError::Bind { .. } => ExitCode::from(2),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Each start-up problem gives a one-line reason and a non-zero exit.
+//! Each start-up problem gives a one-line reason and exit status 2.
 
 use std::path::Path;
 
@@ -6,7 +6,7 @@ use crate::process;
 
 async fn assert_refused(db: &Path, extra_args: &[&str], expected: &str) {
     let (status, stderr) = process::start_failing(&process::sqlite(db), extra_args).await;
-    assert!(!status.success(), "chat-server started anyway");
+    assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(expected),
         "stderr {stderr:?} should mention {expected:?}"
@@ -58,7 +58,7 @@ async fn a_location_that_cannot_hold_the_database_is_refused() {
 #[tokio::test]
 async fn an_unknown_store_is_refused() {
     let (status, stderr) = process::start_failing("redis://localhost", &[]).await;
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("unknown store `redis://localhost`"),
         "{stderr}"
@@ -73,4 +73,24 @@ async fn a_bad_flag_is_a_usage_error() {
         process::start_failing(&process::sqlite(&db), &["--retain-for", "5w"]).await;
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("--retain-for"), "{stderr}");
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_postgresql_server_that_cannot_be_reached_is_refused_without_waiting_for_it() {
+    // Nothing listens on port 1: the connection is refused at once.
+    let (status, stderr) = process::start_failing(
+        "postgres://postgres@127.0.0.1:1/chat?connect_timeout=2",
+        &[],
+    )
+    .await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with(
+            "chat-server: cannot open store: cannot connect to PostgreSQL at 127.0.0.1"
+        ),
+        "{stderr}"
+    );
 }
