@@ -12,6 +12,8 @@
 //!   out; the same URL with `Accept: text/event-stream` is its EventSource
 //!   stream. See [`crate::nchan`] for its ids.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -65,6 +67,12 @@ pub struct Api {
     events_path: String,
     /// `Bearer <token>` for a chat-server with access control on.
     authorization: Option<String>,
+    /// Where pollers and streams connect, in turn: the server itself, or
+    /// other instances on the same store.
+    subscribers: Vec<Target>,
+    /// How many subscriber connections have been opened, to pick the next
+    /// one's instance.
+    opened: Arc<AtomicUsize>,
 }
 
 /// The answer to a GET: the ids of the messages, oldest first, and when the
@@ -110,13 +118,25 @@ impl Api {
             ),
         };
         Ok(Self {
+            subscribers: vec![target.clone()],
             target,
             protocol,
             publish_path,
             subscribe_path,
             events_path,
             authorization: None,
+            opened: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Spreads pollers and streams over `subscribers` in turn (instances
+    /// that share the server's store), so that what is posted to the server
+    /// is delivered by the others; an empty list keeps them on the server.
+    pub fn with_subscribers(mut self, subscribers: Vec<Target>) -> Self {
+        if !subscribers.is_empty() {
+            self.subscribers = subscribers;
+        }
+        self
     }
 
     /// Sends `token` as `Authorization: Bearer` on every chat request but
@@ -157,9 +177,11 @@ impl Api {
         Client::new(self.target.addr)
     }
 
-    /// Opens one connection.
+    /// Opens one connection for a poller or a stream, on the next of the
+    /// subscriber instances.
     pub async fn connect(&self) -> Result<Connection, BenchError> {
-        let opening = Connection::open(self.target.addr);
+        let turn = self.opened.fetch_add(1, Ordering::Relaxed);
+        let opening = Connection::open(self.subscribers[turn % self.subscribers.len()].addr);
         Ok(within(PROMPT_DEADLINE, "opening a connection", opening).await??)
     }
 

@@ -33,6 +33,13 @@ struct Cli {
     /// `Authorization: Bearer` (chat protocol only).
     #[arg(long, global = true, env = "CHAT_TOKEN")]
     token: Option<String>,
+    /// Where pollers and streams connect instead of `--server`: another
+    /// instance on the same store, to measure delivery across instances;
+    /// repeat it to spread them over several in turn. Messages are still
+    /// posted to `--server`. Not for `idle` and `stream-idle`, which measure
+    /// the memory of `--server`'s own process.
+    #[arg(long = "subscribe-server", global = true, value_name = "URL")]
+    subscribe_servers: Vec<Target>,
     /// The room to use (default: a fresh room per run, so nothing else is in it).
     #[arg(long, global = true)]
     room: Option<String>,
@@ -87,11 +94,23 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     raise_open_files_limit();
     let room = cli.room.unwrap_or_else(|| fresh_room(cli.scenario.name()));
+    if !cli.subscribe_servers.is_empty()
+        && matches!(cli.scenario, Scenario::Idle(_) | Scenario::StreamIdle(_))
+    {
+        eprintln!(
+            "chat-bench: --subscribe-server does not apply to {}: it measures --server's memory",
+            cli.scenario.name()
+        );
+        return ExitCode::from(COULD_NOT_RUN);
+    }
     let api = match Api::new(cli.server, cli.protocol, &room) {
-        Ok(api) => match &cli.token {
-            Some(token) => api.with_token(token),
-            None => api,
-        },
+        Ok(api) => {
+            let api = api.with_subscribers(cli.subscribe_servers);
+            match &cli.token {
+                Some(token) => api.with_token(token),
+                None => api,
+            }
+        }
         Err(reason) => {
             eprintln!("chat-bench: {reason}");
             return ExitCode::from(COULD_NOT_RUN);

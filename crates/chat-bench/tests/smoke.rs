@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_bench::api::{fresh_room, Api, Protocol};
@@ -14,7 +15,10 @@ use chat_bench::scenario::{
     catchup, fanout, idle, latency, publish, stream_fanout, stream_idle, stream_latency, Context,
     Report,
 };
+use chat_bench::target::Target;
 use chat_bench::BenchError;
+use chat_core::store::StoreOptions;
+use chat_core::ChatStore;
 use chat_server::{Application, Config, Shutdown};
 
 /// A memory-store server on a free port, stopped when dropped.
@@ -28,12 +32,43 @@ impl TestServer {
         let app = Application::build(Config::new("127.0.0.1:0", "memory"))
             .await
             .expect("the server starts");
+        Self::run(app)
+    }
+
+    /// A server on `store`, which another may share: two instances of one
+    /// store, as on one PostgreSQL database.
+    fn spawn_on(store: Arc<dyn ChatStore>) -> Self {
+        let app = Application::build_with_store(&Config::new("127.0.0.1:0", "memory"), store)
+            .expect("the server starts");
+        Self::run(app)
+    }
+
+    fn run(app: Application) -> Self {
         let server = Self {
             port: app.port(),
             shutdown: app.shutdown(),
         };
         tokio::spawn(app.run_until_stopped());
         server
+    }
+
+    fn target(&self) -> Target {
+        format!("http://127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    /// Reads of a room's messages (polls, and the bench's own reads of the
+    /// newest id) this server has answered `200`, from its metrics.
+    fn reads_answered(&self) -> u64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        stream.write_all(request).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let series = r#"chat_http_requests_total{route="/rooms/{room}/messages",status="200"} "#;
+        answer
+            .lines()
+            .find_map(|line| line.strip_prefix(series))
+            .map_or(0, |count| count.trim().parse().unwrap())
     }
 
     /// A context for a fresh room of this server, without progress lines.
@@ -306,6 +341,29 @@ async fn latency_delivers_every_message_once_in_order_hot_and_after_gaps() {
 async fn fanout_reaches_every_parked_poller_in_every_round() {
     let server = TestServer::spawn().await;
     check_fanout(&server.context("fanout")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pollers_on_other_instances_of_the_store_get_what_is_posted_to_the_server() {
+    let store = chat_core::store::open("memory", StoreOptions::default())
+        .await
+        .unwrap();
+    let a = TestServer::spawn_on(Arc::clone(&store));
+    let b = TestServer::spawn_on(store);
+    let context = |scenario, subscribers| {
+        let api = Api::new(a.target(), Protocol::Chat, &fresh_room(scenario)).unwrap();
+        Context::new(api.with_subscribers(subscribers), false)
+    };
+
+    // Posted to A, every message delivered by B.
+    check_latency(&context("latency", vec![b.target()]), SHORT_GAPS).await;
+    let (on_a, on_b) = (a.reads_answered(), b.reads_answered());
+    assert!(on_b >= 20 && on_a < 20, "A {on_a}, B {on_b}");
+
+    // Pollers in turn on A and B: 10 of the 20 on each, in each of 2 rounds.
+    check_fanout(&context("fanout", vec![a.target(), b.target()])).await;
+    assert!(a.reads_answered() - on_a >= 20, "A {}", a.reads_answered());
+    assert!(b.reads_answered() - on_b >= 20, "B {}", b.reads_answered());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
