@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use futures_util::future::{try_join, try_join3};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -132,10 +133,20 @@ impl Writer {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        transaction.execute(ENSURE_ROOMS, &[&rooms]).await?;
-        let mut last_ids: HashMap<String, Option<Uuid>> = transaction
-            .query(LOCK_ROOMS, &[&rooms])
-            .await?
+        // Statements prepared once per connection, and sent together where
+        // one does not need the other's answer: a round trip each to the
+        // database is most of what a lone append waits for.
+        let (ensure_rooms, lock_rooms) = try_join(
+            transaction.prepare_cached(ENSURE_ROOMS),
+            transaction.prepare_cached(LOCK_ROOMS),
+        )
+        .await?;
+        let (_, locked) = try_join(
+            transaction.execute(&ensure_rooms, &[&rooms]),
+            transaction.query(&lock_rooms, &[&rooms]),
+        )
+        .await?;
+        let mut last_ids: HashMap<String, Option<Uuid>> = locked
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
@@ -153,7 +164,10 @@ impl Writer {
                 let existing = match in_batch {
                     Some(&index) => Some(stored[index].0.clone()),
                     None => transaction
-                        .query_opt(SELECT_KEYED, &[&room.as_str(), key])
+                        .query_opt(
+                            &transaction.prepare_cached(SELECT_KEYED).await?,
+                            &[&room.as_str(), key],
+                        )
                         .await?
                         .map(|row| message_from_row(&row, 0, &room)),
                 };
@@ -164,8 +178,9 @@ impl Writer {
                             continue;
                         }
                         None => {
+                            let release_key = transaction.prepare_cached(RELEASE_KEY).await?;
                             transaction
-                                .execute(RELEASE_KEY, &[&room.as_str(), key])
+                                .execute(&release_key, &[&room.as_str(), key])
                                 .await?;
                         }
                     }
@@ -204,9 +219,29 @@ impl Writer {
                     .messages
                     .push(message.clone());
             }
-            transaction
-                .execute(
-                    INSERT_MESSAGES,
+            let (moved_rooms, newest): (Vec<String>, Vec<Uuid>) = commits
+                .iter()
+                .filter_map(|(room, commit)| {
+                    let last = commit.messages.last()?;
+                    Some((room.as_str().to_owned(), last.id))
+                })
+                .unzip();
+            let payloads: Vec<String> = moved_rooms
+                .iter()
+                .zip(&newest)
+                .map(|(room, id)| payload(*id, room))
+                .collect();
+            let (insert_messages, move_last_ids, notify) = try_join3(
+                transaction.prepare_cached(INSERT_MESSAGES),
+                transaction.prepare_cached(MOVE_LAST_IDS),
+                transaction.prepare_cached(NOTIFY),
+            )
+            .await?;
+            // In order on the connection: the insert, the rooms' new last
+            // ids, then the notification that fires at commit.
+            try_join3(
+                transaction.execute(
+                    &insert_messages,
                     &[
                         &columns.rooms,
                         &columns.ids,
@@ -215,24 +250,11 @@ impl Writer {
                         &columns.bodies,
                         &columns.keys,
                     ],
-                )
-                .await?;
-            let (moved_rooms, newest): (Vec<String>, Vec<Uuid>) = commits
-                .iter()
-                .filter_map(|(room, commit)| {
-                    let last = commit.messages.last()?;
-                    Some((room.as_str().to_owned(), last.id))
-                })
-                .unzip();
-            transaction
-                .execute(MOVE_LAST_IDS, &[&moved_rooms, &newest])
-                .await?;
-            let payloads: Vec<String> = moved_rooms
-                .iter()
-                .zip(&newest)
-                .map(|(room, id)| payload(*id, room))
-                .collect();
-            transaction.execute(NOTIFY, &[&CHANNEL, &payloads]).await?;
+                ),
+                transaction.execute(&move_last_ids, &[&moved_rooms, &newest]),
+                transaction.execute(&notify, &[&CHANNEL, &payloads]),
+            )
+            .await?;
         }
         transaction.commit().await?;
         #[cfg(test)]
