@@ -29,6 +29,8 @@ const EARLY_ANSWER_MS = 1_000;
 /** Retry delays double from the first to the cap. */
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
+/** The longest wait a Retry-After gets; a longer one is taken as this. */
+const RETRY_AFTER_MAX_MS = 60_000;
 /** A stream not open this long, while plain requests are answered, is held
  * back by something in between (a buffering proxy): poll instead. */
 const STREAM_OPEN_TIMEOUT_MS = 5_000;
@@ -84,15 +86,37 @@ const ui = {
 };
 
 /** The server refused a request: its status, the contract's `error` code and
- * text, and the token the request carried (null for none). */
+ * text, the token the request carried (null for none), and how long its
+ * Retry-After asks to wait (null when it has none). */
 class ServerError extends Error {
-  constructor(status, code, message, token) {
+  constructor(status, code, message, token, retryAfterMs) {
     super(message);
     this.name = 'ServerError';
     this.status = status;
     this.code = code;
     this.token = token;
+    this.retryAfterMs = retryAfterMs;
   }
+}
+
+/** The wait an answer's Retry-After asks for (seconds, or an HTTP date), in
+ * ms up to RETRY_AFTER_MAX_MS, or null. */
+function retryAfterMs(headers) {
+  const text = headers.get('Retry-After')?.trim() ?? '';
+  const ms = /^[0-9]+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
+  return Number.isNaN(ms) ? null : Math.min(RETRY_AFTER_MAX_MS, Math.max(0, ms));
+}
+
+/** The ServerError for an error answer to a request that carried `token`. */
+async function serverError(response, token) {
+  // A proxy's error page is not JSON: fall back to the status.
+  const problem = await response.json().catch(() => null);
+  const message =
+    problem && typeof problem.message === 'string'
+      ? problem.message
+      : `the server answered ${response.status} ${response.statusText}`.trim();
+  const code = problem && typeof problem.error === 'string' ? problem.error : null;
+  return new ServerError(response.status, code, message, token, retryAfterMs(response.headers));
 }
 
 /**
@@ -115,16 +139,7 @@ async function request(url, { method = 'GET', json, signal, timeoutMs, headers: 
     cache: 'no-store',
     signal: AbortSignal.any(signals),
   });
-  if (!response.ok) {
-    // A proxy's error page is not JSON: fall back to the status.
-    const problem = await response.json().catch(() => null);
-    const message =
-      problem && typeof problem.message === 'string'
-        ? problem.message
-        : `the server answered ${response.status} ${response.statusText}`.trim();
-    const code = problem && typeof problem.error === 'string' ? problem.error : null;
-    throw new ServerError(response.status, code, message, token);
-  }
+  if (!response.ok) throw await serverError(response, token);
   return { data: await response.json(), headers: response.headers };
 }
 
@@ -470,11 +485,14 @@ class RoomView {
     }
   }
 
-  /** Shows the connection as lost and waits before the next attempt. */
+  /** Shows the connection as lost and waits before the next attempt: the
+   * backoff, or longer where the server's Retry-After (a `503 overloaded`,
+   * a `429`) asks for it. */
   async backOff(error) {
     setStatus('reconnecting');
     console.warn('chat: retrying after', error);
-    await sleep(backoffDelay(this.failures), this.signal);
+    const asked = error instanceof ServerError ? (error.retryAfterMs ?? 0) : 0;
+    await sleep(Math.max(asked, backoffDelay(this.failures)), this.signal);
     this.failures += 1;
   }
 
