@@ -29,13 +29,17 @@ const EARLY_ANSWER_MS = 1_000;
 /** Retry delays double from the first to the cap. */
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
-/** A stream not open this long, while plain requests are answered, is held
- * back by something in between (a buffering proxy): poll instead. */
+/** The longest wait a Retry-After gets; a longer one is taken as this. */
+const RETRY_AFTER_MAX_MS = 60_000;
+/** A new stream not open this long, while the events URL answers with a
+ * stream, is held back by something in between (a buffering proxy): poll
+ * instead. A stream the browser reconnects by itself gets `retry:` more. */
 const STREAM_OPEN_TIMEOUT_MS = 5_000;
 /** The server's `retry:`, the browser's wait before it reconnects a stream. */
 const STREAM_RETRY_MS = 2_000;
-/** Streams failing this many times in a row, with no message and while plain
- * requests are answered, are cut by something in between: poll instead. */
+/** Streams failing this many times in a row, with no message, while the
+ * server neither refuses them nor says it is too busy for them, are cut by
+ * something in between: poll instead. */
 const STREAM_FAILURES_BEFORE_FALLBACK = 3;
 /** A stream that stayed open this long worked: its end counts as no failure. */
 const STREAM_HEALTHY_MS = 20_000;
@@ -84,15 +88,37 @@ const ui = {
 };
 
 /** The server refused a request: its status, the contract's `error` code and
- * text, and the token the request carried (null for none). */
+ * text, the token the request carried (null for none), and how long its
+ * Retry-After asks to wait (null when it has none). */
 class ServerError extends Error {
-  constructor(status, code, message, token) {
+  constructor(status, code, message, token, retryAfterMs) {
     super(message);
     this.name = 'ServerError';
     this.status = status;
     this.code = code;
     this.token = token;
+    this.retryAfterMs = retryAfterMs;
   }
+}
+
+/** The wait an answer's Retry-After asks for (seconds, or an HTTP date), in
+ * ms up to RETRY_AFTER_MAX_MS, or null. */
+function retryAfterMs(headers) {
+  const text = headers.get('Retry-After')?.trim() ?? '';
+  const ms = /^[0-9]+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
+  return Number.isNaN(ms) ? null : Math.min(RETRY_AFTER_MAX_MS, Math.max(0, ms));
+}
+
+/** The ServerError for an error answer to a request that carried `token`. */
+async function serverError(response, token) {
+  // A proxy's error page is not JSON: fall back to the status.
+  const problem = await response.json().catch(() => null);
+  const message =
+    problem && typeof problem.message === 'string'
+      ? problem.message
+      : `the server answered ${response.status} ${response.statusText}`.trim();
+  const code = problem && typeof problem.error === 'string' ? problem.error : null;
+  return new ServerError(response.status, code, message, token, retryAfterMs(response.headers));
 }
 
 /**
@@ -115,16 +141,7 @@ async function request(url, { method = 'GET', json, signal, timeoutMs, headers: 
     cache: 'no-store',
     signal: AbortSignal.any(signals),
   });
-  if (!response.ok) {
-    // A proxy's error page is not JSON: fall back to the status.
-    const problem = await response.json().catch(() => null);
-    const message =
-      problem && typeof problem.message === 'string'
-        ? problem.message
-        : `the server answered ${response.status} ${response.statusText}`.trim();
-    const code = problem && typeof problem.error === 'string' ? problem.error : null;
-    throw new ServerError(response.status, code, message, token);
-  }
+  if (!response.ok) throw await serverError(response, token);
   return { data: await response.json(), headers: response.headers };
 }
 
@@ -470,11 +487,14 @@ class RoomView {
     }
   }
 
-  /** Shows the connection as lost and waits before the next attempt. */
+  /** Shows the connection as lost and waits before the next attempt: the
+   * backoff, or longer where the server's Retry-After (a `503 overloaded`,
+   * a `429`) asks for it. */
   async backOff(error) {
     setStatus('reconnecting');
     console.warn('chat: retrying after', error);
-    await sleep(backoffDelay(this.failures), this.signal);
+    const asked = error instanceof ServerError ? (error.retryAfterMs ?? 0) : 0;
+    await sleep(Math.max(asked, backoffDelay(this.failures)), this.signal);
     this.failures += 1;
   }
 
@@ -604,15 +624,36 @@ class RoomView {
   }
 }
 
+/** The verdict on a 200 answer of the events URL: a stream, or something
+ * else (a proxy's page) where a stream should be. */
+function streamVerdict(response) {
+  const type = response.headers.get('Content-Type') ?? '';
+  if (type.split(';')[0].trim().toLowerCase() === 'text/event-stream') {
+    return { verdict: 'streams' };
+  }
+  const error = new Error(`the events URL answered ${type || 'no Content-Type'}, not a stream`);
+  return { verdict: 'other', error };
+}
+
+/** The verdict on an error answer of the events URL. */
+function refusalVerdict(status) {
+  if (status === 401 || status === 403) return 'refused';
+  if (status === 503 || status === 429) return 'busy';
+  return 'other';
+}
+
 /**
  * Follows one room over server-sent events. The browser's EventSource
  * reconnects by itself and sends Last-Event-ID, so the server resumes right
  * after the last event received; a new stream (at the start, or after the
- * server refused one) starts `after=` the view's cursor. At each failure a
- * plain read of the room tells whose fault it was: a server that is away
- * (keep trying), a refusal by access control (stop), or streams that
- * something in between does not let through while reads work (give up on
- * streams, see STREAM_OPEN_TIMEOUT_MS and STREAM_FAILURES_BEFORE_FALLBACK).
+ * server refused one) starts `after=` the view's cursor. A stream that the
+ * browser's own retry did not get open by its deadline, or that was refused,
+ * is diagnosed by asking the events URL itself, whose answer tells whose
+ * fault it was: a server that is away (keep trying), a refusal by access
+ * control (stop), a server with no room for another stream (wait as its
+ * Retry-After says), or streams that something in between does not let
+ * through (give up on streams, see STREAM_OPEN_TIMEOUT_MS and
+ * STREAM_FAILURES_BEFORE_FALLBACK).
  */
 class EventFollower {
   constructor(view) {
@@ -621,10 +662,13 @@ class EventFollower {
     /** Where the browser's stream stands: the `after` it opened with, then
      * the id of each event (its Last-Event-ID). */
     this.position = null;
+    /** The open deadline's timer, 0 while none is set. */
     this.openTimer = 0;
     /** When the current stream opened, or null while it is not open. */
     this.openedAt = null;
-    /** Streams in a row that failed while plain reads were answered. */
+    /** Whether the browser is reconnecting the current stream by itself. */
+    this.retrying = false;
+    /** Streams in a row that failed while the server answered streams. */
     this.brokenStreams = 0;
     this.probing = false;
     this.done = false;
@@ -646,12 +690,18 @@ class EventFollower {
     });
   }
 
-  connect() {
+  /** The events URL from the view's cursor. EventSource cannot send
+   * headers: the contract takes the token here too. */
+  streamUrl() {
     const query = new URLSearchParams({ after: this.view.cursor });
-    // EventSource cannot send headers: the contract takes the token here too.
     if (accessToken !== null) query.set('access_token', accessToken);
-    const source = new EventSource(`${this.view.eventsPath}?${query}`);
+    return `${this.view.eventsPath}?${query}`;
+  }
+
+  connect() {
+    const source = new EventSource(this.streamUrl());
     this.position = this.view.cursor;
+    this.retrying = false;
     source.addEventListener('open', () => this.opened());
     source.addEventListener('message', (event) => this.message(event));
     source.addEventListener('truncated', () => this.truncated());
@@ -661,14 +711,15 @@ class EventFollower {
   }
 
   close() {
-    clearTimeout(this.openTimer);
+    this.clearOpenDeadline();
     this.source?.close();
     this.source = null;
   }
 
   opened() {
-    clearTimeout(this.openTimer);
+    this.clearOpenDeadline();
     this.openedAt = performance.now();
+    this.retrying = false;
     this.view.failures = 0;
     setStatus('live');
   }
@@ -687,72 +738,145 @@ class EventFollower {
   }
 
   /** Retention cut the history after the stream's position. A page that is
-   * further on got there by reads (probes) from its cursor, which reported
-   * any cut themselves: the note is not repeated. */
+   * further on got there by reads (catching up) from its cursor, which
+   * reported any cut themselves: the note is not repeated. */
   truncated() {
     if (this.position === this.view.cursor) this.view.receive({ messages: [], truncated: true });
   }
 
+  /** The stream ended or could not be opened. Nothing is counted here: a
+   * stream the browser reconnects by itself (CONNECTING, after `retry:`) has
+   * until its open deadline, set at the first failure and not moved by the
+   * retries that fail after it; one the browser gave up on (CLOSED: the
+   * answer was not 200 `text/event-stream`) is diagnosed at once. */
   failed(source) {
-    clearTimeout(this.openTimer);
     const lived = this.openedAt !== null && performance.now() - this.openedAt >= STREAM_HEALTHY_MS;
     if (lived) this.brokenStreams = 0;
     this.openedAt = null;
     setStatus('reconnecting');
-    // CONNECTING: the browser tries again by itself after `retry:`.
-    if (source.readyState === EventSource.CONNECTING) {
+    if (source.readyState === EventSource.CLOSED) {
+      this.clearOpenDeadline();
+      this.diagnose(source, { stalled: false });
+    } else if (!this.retrying) {
+      this.retrying = true;
       this.armOpenDeadline(source, STREAM_RETRY_MS + STREAM_OPEN_TIMEOUT_MS);
     }
-    this.diagnose(source, { stalled: false });
   }
 
+  /** Diagnoses `source` as stalled unless it opens within `ms`. */
   armOpenDeadline(source, ms) {
     clearTimeout(this.openTimer);
-    this.openTimer = setTimeout(() => this.diagnose(source, { stalled: true }), ms);
+    this.openTimer = setTimeout(() => {
+      this.openTimer = 0;
+      this.diagnose(source, { stalled: true });
+    }, ms);
   }
 
-  /** After a failure, or a stream that does not open: a plain read of the
-   * room, whose messages are shown, says what to do. */
+  clearOpenDeadline() {
+    clearTimeout(this.openTimer);
+    this.openTimer = 0;
+  }
+
+  /** A stream that was refused, or did not open by its deadline (`stalled`):
+   * what the events URL answers says what to do. While the server answers,
+   * a quick read of the room shows what was said meanwhile. */
   async diagnose(source, { stalled }) {
-    if (this.probing || this.done) return;
-    this.probing = true;
-    let page = null;
-    let failure = null;
-    try {
-      page = await this.view.fetchPage({ after: this.view.cursor, timeout: 0 }, QUICK_TIMEOUT_MS);
-    } catch (error) {
-      failure = error;
-    }
-    this.probing = false;
-    if (this.done || source !== this.source) return;
-    if (failure !== null) {
-      if (this.view.refused(failure)) {
-        this.finish({ stopped: true });
-        return;
-      }
-      // The server is away, which is no fault of streams: wait for it.
+    if (this.done) return;
+    if (this.probing) {
+      // The check in flight decides on this failure; a stall is checked
+      // again after it, so a stream that never opens is still noticed.
       if (stalled) this.armOpenDeadline(source, STREAM_OPEN_TIMEOUT_MS);
-      await this.retryIfClosed(source, failure);
       return;
     }
-    // The server answers reads: the stream is what fails.
-    this.view.receive(page);
-    if (source.readyState === EventSource.OPEN) return;
-    this.brokenStreams += 1;
-    if (stalled) {
-      const why = `no event stream opened within ${STREAM_OPEN_TIMEOUT_MS} ms`;
-      this.finish({ stopped: false, why });
-    } else if (this.brokenStreams >= STREAM_FAILURES_BEFORE_FALLBACK) {
-      this.finish({ stopped: false, why: `${this.brokenStreams} event streams failed in a row` });
-    } else {
-      await this.retryIfClosed(source, new Error('the event stream failed'));
+    this.probing = true;
+    const answer = await this.checkStream();
+    if (answer.verdict !== 'away' && answer.verdict !== 'refused') await this.catchUp();
+    this.probing = false;
+    if (this.done || source !== this.source) return;
+    await this.decide(source, answer, stalled);
+  }
+
+  /**
+   * Asks the events URL what it answers, reading only the status and the
+   * Content-Type (the stream itself is aborted at once). The verdict:
+   * `streams` (200 `text/event-stream`: the server gives streams, so what
+   * fails is in between), `refused` (401, 403), `busy` (503, 429: the server
+   * asks to come back later), `away` (no answer) or `other`; `error` says
+   * why, for the backoff and the refusal.
+   */
+  async checkStream() {
+    const controller = new AbortController();
+    const token = accessToken;
+    try {
+      const response = await fetch(this.streamUrl(), {
+        headers: { Accept: 'text/event-stream' },
+        cache: 'no-store',
+        signal: AbortSignal.any([
+          controller.signal,
+          this.view.signal,
+          AbortSignal.timeout(QUICK_TIMEOUT_MS),
+        ]),
+      });
+      if (response.ok) return streamVerdict(response);
+      const error = await serverError(response, token);
+      return { verdict: refusalVerdict(error.status), error };
+    } catch (error) {
+      return { verdict: 'away', error };
+    } finally {
+      controller.abort();
     }
   }
 
-  /** A stream the server refused (not 200 `text/event-stream`) is not
-   * retried by the browser: open a new one after a backoff. */
-  async retryIfClosed(source, error) {
-    if (source.readyState !== EventSource.CLOSED) return;
+  /** Shows what was said while the stream was down: a read from the cursor
+   * that does not wait, which a server with no room for another stream still
+   * answers. Each message goes through `receive`, so none shows twice. */
+  async catchUp() {
+    try {
+      const query = { after: this.view.cursor, timeout: 0 };
+      const page = await this.view.fetchPage(query, QUICK_TIMEOUT_MS);
+      if (!this.done) this.view.receive(page);
+    } catch (error) {
+      if (this.view.refused(error)) this.finish({ stopped: true });
+      // Else the events URL's answer decides what comes next.
+    }
+  }
+
+  /** Acts on the events URL's answer for `source`, which failed or did not
+   * open (`stalled`). */
+  async decide(source, { verdict, error }, stalled) {
+    if (verdict === 'refused') {
+      this.view.refused(error);
+      this.finish({ stopped: true });
+      return;
+    }
+    // The browser's own retry got through meanwhile.
+    if (source.readyState === EventSource.OPEN) return;
+    if (verdict === 'away' || verdict === 'busy') {
+      // No fault of streams: wait for the server.
+      await this.tryAgain(source, error);
+      return;
+    }
+    if (stalled && !this.retrying && verdict === 'streams') {
+      const why = `no event stream opened within ${STREAM_OPEN_TIMEOUT_MS} ms`;
+      this.finish({ stopped: false, why });
+      return;
+    }
+    this.brokenStreams += 1;
+    if (this.brokenStreams >= STREAM_FAILURES_BEFORE_FALLBACK) {
+      this.finish({ stopped: false, why: `${this.brokenStreams} event streams failed in a row` });
+      return;
+    }
+    await this.tryAgain(source, error ?? new Error('the event stream failed'));
+  }
+
+  /** Goes on with streams: one the browser is still reconnecting gets a new
+   * open deadline; one it gave up on is opened anew after a backoff (at
+   * least the server's Retry-After). */
+  async tryAgain(source, error) {
+    if (source.readyState !== EventSource.CLOSED) {
+      this.armOpenDeadline(source, STREAM_RETRY_MS + STREAM_OPEN_TIMEOUT_MS);
+      return;
+    }
     this.close();
     await this.view.backOff(error);
     if (!this.done) this.connect();

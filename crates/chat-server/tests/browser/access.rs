@@ -137,6 +137,8 @@ async fn a_page_without_a_token_asks_for_one_and_then_reads_and_posts_with_it(
         .is_displayed()
         .await
         .unwrap());
+    // Still on the transport it started with: no silent fallback.
+    assert_eq!(page.transport().await, transport.shown());
     browser.close().await;
 }
 

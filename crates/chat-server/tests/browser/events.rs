@@ -1,7 +1,11 @@
 //! Following a room over server-sent events, and falling back to long
-//! polling when streams do not get through.
+//! polling when streams do not get through, but not for a busy server or
+//! streams the browser reconnects by itself.
 
 use std::time::Duration;
+
+use chat_core::store::StoreOptions;
+use tokio::time::Instant;
 
 use crate::harness::{eventually, Browser, Page, PAGE_TIMEOUT};
 use crate::server::TestServer;
@@ -22,6 +26,28 @@ const STALL_STREAMS: &str = "window.streamsTried = 0; \
         static CONNECTING = 0; static OPEN = 1; static CLOSED = 2; \
         constructor() { super(); this.readyState = 0; window.streamsTried += 1; } \
         close() { this.readyState = 2; } };";
+
+/// Replaces the page's `EventSource` with one whose stream breaks three
+/// times 300 ms after opening, each time reconnected by the browser 300 ms
+/// later, as on a flaky network. Counts its opens.
+const DROP_STREAMS: &str = "window.streamsOpened = 0; \
+    window.EventSource = class extends EventTarget { \
+        static CONNECTING = 0; static OPEN = 1; static CLOSED = 2; \
+        constructor() { super(); this.readyState = 0; this.reopen(); } \
+        reopen() { setTimeout(() => { if (this.readyState === 2) return; \
+            this.readyState = 1; window.streamsOpened += 1; this.dispatchEvent(new Event('open')); \
+            if (window.streamsOpened <= 3) setTimeout(() => this.drop(), 300); }, 300); } \
+        drop() { if (this.readyState === 2) return; \
+            this.readyState = 0; this.dispatchEvent(new Event('error')); this.reopen(); } \
+        close() { this.readyState = 2; } };";
+
+/// The streams that may fail in a row before the page polls instead
+/// (`STREAM_FAILURES_BEFORE_FALLBACK` in app.js).
+const STREAM_FAILURES_BEFORE_FALLBACK: u64 = 3;
+
+/// Long enough for a page honouring `Retry-After: 1` to be refused many
+/// times, and for its backoff (at most 10 s) to end once there is room.
+const OVERLOAD_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Waits at most `within` until the page follows its room by `transport`.
 async fn wait_until_on(page: &Page, transport: &str, within: Duration) {
@@ -88,6 +114,37 @@ async fn where_streams_are_refused_the_page_falls_back_to_long_polling() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_the_browser_reconnects_by_itself_do_not_count_towards_the_fallback() {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    let page = browser.open(&server.url("/")).await;
+    let _: Option<()> = page.js(DROP_STREAMS).await;
+    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+
+    // Three breaks, as many as broken streams before a fallback, each
+    // mended by the browser's own reconnection.
+    eventually(PAGE_TIMEOUT, async || {
+        let (opened, transport): (u32, String) = page
+            .js("return [window.streamsOpened, \
+                     document.getElementById('status').dataset.transport];")
+            .await;
+        if opened == 4 || transport != "events" {
+            Ok(())
+        } else {
+            Err(format!("{opened} streams opened so far"))
+        }
+    })
+    .await;
+    assert_eq!(
+        page.transport().await,
+        "events",
+        "streams the browser reconnected made the page fall back"
+    );
+    page.wait_for_state("live").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_streams_never_open_the_page_falls_back_to_long_polling() {
     let browser = Browser::start().await;
     let server = TestServer::start().await;
@@ -105,6 +162,61 @@ async fn where_streams_never_open_the_page_falls_back_to_long_polling() {
     server.post("lobby", "bob", "by long poll").await;
     page.wait_for_bodies_within(
         &["while the stream hung", "by long poll"],
+        Duration::from_secs(1),
+    )
+    .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_no_room_for_another_stream_is_waited_for_without_falling_back() {
+    let browser = Browser::start().await;
+    let server = TestServer::start_configured(StoreOptions::default(), |config| {
+        config.max_parked = Some(1);
+    })
+    .await;
+    // Another client's stream takes the one slot: the page's streams get
+    // `503 overloaded` with `Retry-After: 1`, its quick reads are served.
+    let other_client = server.hold_stream("general").await;
+    let opened = Instant::now();
+    let page = browser.open_until(&server.url("/"), "reconnecting").await;
+    server
+        .post("general", "bob", "while the server was busy")
+        .await;
+
+    // Twice as many refusals as broken streams would make the page poll.
+    eventually(OVERLOAD_TIMEOUT, async || {
+        match server.answered(503).await {
+            refused if refused >= 2 * STREAM_FAILURES_BEFORE_FALLBACK => Ok(()),
+            refused => Err(format!("the server refused {refused} waits so far")),
+        }
+    })
+    .await;
+    assert_eq!(
+        page.transport().await,
+        "events",
+        "a busy server made the page fall back to long polling"
+    );
+    assert_eq!(page.state().await, "reconnecting");
+    // Each try is a stream and its diagnosis, a second after the last try.
+    assert!(
+        opened.elapsed() >= Duration::from_secs(2),
+        "the page did not wait out Retry-After: {:?}",
+        opened.elapsed()
+    );
+    // The reads of each diagnosis still bring what is said.
+    page.wait_for_bodies(&["while the server was busy"]).await;
+
+    drop(other_client);
+    eventually(OVERLOAD_TIMEOUT, async || match page.state().await {
+        state if state == "live" => Ok(()),
+        state => Err(format!("the page is {state} after the slot was freed")),
+    })
+    .await;
+    assert_eq!(page.transport().await, "events");
+    server.post("general", "bob", "once there was room").await;
+    page.wait_for_bodies_within(
+        &["while the server was busy", "once there was room"],
         Duration::from_secs(1),
     )
     .await;

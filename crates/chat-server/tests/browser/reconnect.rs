@@ -40,6 +40,8 @@ async fn after_a_server_restart_the_page_reconnects_and_shows_the_next_message_o
     server.post("general", "alice", "and one more").await;
     page.wait_for_bodies(&["before the restart", "after the restart", "and one more"])
         .await;
+    // Still on the transport it started with: no silent fallback.
+    assert_eq!(page.transport().await, transport.shown());
     browser.close().await;
 }
 
@@ -82,6 +84,8 @@ async fn a_restart_on_the_same_sqlite_file_resumes_with_no_duplicate_and_no_gap(
     ])
     .await;
     assert_eq!(server.messages("general").await.len(), 5);
+    // Still on the transport it started with: no silent fallback.
+    assert_eq!(page.transport().await, transport.shown());
     browser.close().await;
 }
 
@@ -119,5 +123,7 @@ async fn messages_deleted_before_the_page_saw_them_are_reported_not_skipped_sile
     let notice = page.find("#notice").await;
     assert!(notice.is_displayed().await.unwrap());
     assert!(notice.text().await.unwrap().contains("missed"));
+    // Still on the transport it started with: no silent fallback.
+    assert_eq!(page.transport().await, transport.shown());
     browser.close().await;
 }

@@ -152,6 +152,42 @@ impl TestServer {
         response.json().await.unwrap()
     }
 
+    /// Opens an event stream on `room` as another client would; it holds a
+    /// parked slot (see `--max-parked`) until the answer is dropped.
+    pub async fn hold_stream(&self, room: &str) -> reqwest::Response {
+        let response = self
+            .client
+            .get(self.url(&format!("/rooms/{room}/events")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "opening a stream on {room}");
+        response
+    }
+
+    /// How many requests the server has answered with `status`, every route
+    /// together, as its `chat_http_requests_total` counts them.
+    pub async fn answered(&self, status: u16) -> u64 {
+        let metrics = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let labels_end = format!("status=\"{status}\"}}");
+        metrics
+            .lines()
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter(|(series, _)| {
+                series.starts_with("chat_http_requests_total{") && series.ends_with(&labels_end)
+            })
+            .map(|(_, count)| count.parse::<u64>().unwrap())
+            .sum()
+    }
+
     /// Every message of `room`, oldest first, without waiting.
     pub async fn messages(&self, room: &str) -> Vec<Value> {
         self.read_all(room, None).await
