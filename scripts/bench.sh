@@ -12,8 +12,9 @@
 #             the server cannot start with it)
 #   nchan     nginx + Nchan (scripts/nchan.conf), one worker per core, in a
 #             private temporary directory (pid, logs, temp files)
-#   reference chat-bench-reference, a bare actix-web app that only parks
-#             GETs: the floor for memory per parked poller (idle only)
+#   reference chat-bench-reference, a bare actix-web app with nothing but an
+#             in-memory list and parked polls: the floor for memory per
+#             parked poller and for long-poll latency and fan-out
 # Every scenario gets a fresh server on a free loopback port, so none
 # inherits another's messages, memory or connections. Figures come from
 # `chat-bench --json` and are laid out with their ratio to Nchan's and the
@@ -236,9 +237,9 @@ for target in $targets; do probe "$target"; done
 started=$(date +%s)
 gap=(--gap-min-ms "$GAP_MIN_MS" --gap-max-ms "$GAP_MAX_MS" --seed "$GAP_SEED")
 chat_and_nchan="memory sqlite nchan"
-each "$chat_and_nchan" latency-gap latency --messages "$GAP_MESSAGES" "${gap[@]}"
-each "$chat_and_nchan" latency-hot latency --messages "$LATENCY_MESSAGES"
-each "$chat_and_nchan" fanout fanout --pollers "$FANOUT_POLLERS" --rounds "$FANOUT_ROUNDS"
+each "$chat_and_nchan reference" latency-gap latency --messages "$GAP_MESSAGES" "${gap[@]}"
+each "$chat_and_nchan reference" latency-hot latency --messages "$LATENCY_MESSAGES"
+each "$chat_and_nchan reference" fanout fanout --pollers "$FANOUT_POLLERS" --rounds "$FANOUT_ROUNDS"
 each "$chat_and_nchan reference" idle idle --pollers "$IDLE_POLLERS" --seconds "$IDLE_SECONDS" \
     --poll-timeout "$IDLE_POLL_TIMEOUT" --server-pid "{server_pid}"
 each "$chat_and_nchan" publish publish --concurrency "$PUBLISH_CONCURRENCY" --seconds "$PUBLISH_SECONDS"

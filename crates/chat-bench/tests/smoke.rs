@@ -406,10 +406,12 @@ async fn event_streams_get_every_message_once_in_order_and_are_measured_idle() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_bare_actix_web_reference_holds_parked_pollers() {
+async fn the_bare_actix_web_reference_holds_parked_pollers_and_delivers_to_them() {
     let reference = Process::reference();
-    let context = context(reference.port, Protocol::Chat, "idle");
-    check_idle(&context, reference.pid()).await;
+    let context = |scenario| context(reference.port, Protocol::Chat, scenario);
+    check_idle(&context("idle"), reference.pid()).await;
+    check_latency(&context("latency"), SHORT_GAPS).await;
+    check_fanout(&context("fanout")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
