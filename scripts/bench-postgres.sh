@@ -47,14 +47,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server NAME STORE: starts a server on a free port, prints its URL.
+# start_server NAME STORE: starts a server on a free port and sets
+# server_url to its URL. (Not run in a command substitution: its pid must
+# reach `pids` in this shell, for the cleanup.)
 start_server() {
     local name=$1 store=$2
     RUST_LOG=warn "$server_bin" --addr 127.0.0.1:0 --store "$store" >"$work/$name.out" 2>"$work/$name.err" &
     pids+=($!)
     for _ in $(seq 1 100); do
         if grep -q "listening on" "$work/$name.out"; then
-            sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/$name.out" | head -n1
+            server_url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/$name.out" | head -n1)
             return 0
         fi
         sleep 0.1
@@ -69,9 +71,12 @@ bench() {
 
 psql -q "$pg_url/postgres" -c "CREATE DATABASE $database" >/dev/null
 store=$pg_url/$database
-a=$(start_server a "$store")
-b=$(start_server b "$store")
-sqlite=$(start_server sqlite "sqlite:$work/chat.db")
+start_server a "$store"
+a=$server_url
+start_server b "$store"
+b=$server_url
+start_server sqlite "sqlite:$work/chat.db"
+sqlite=$server_url
 
 gaps=(--gap-min-ms 5 --gap-max-ms 50)
 echo "running: publish" >&2
