@@ -42,6 +42,10 @@ struct Cli {
     /// Where to listen (port 0: a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
+    /// HTTP worker threads (default: actix-web's, one per core), to see what
+    /// a message crossing from one worker to another costs.
+    #[arg(long)]
+    workers: Option<std::num::NonZeroUsize>,
 }
 
 /// Every message posted, oldest first, and the count of them, which parked
@@ -60,7 +64,7 @@ async fn main() -> std::io::Result<()> {
         list: Mutex::new(Vec::new()),
         posted: watch::Sender::new(0),
     });
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         App::new()
             .app_data(messages.clone())
             .route("/healthz", web::get().to(HttpResponse::Ok))
@@ -68,8 +72,11 @@ async fn main() -> std::io::Result<()> {
             .route("/rooms/{room}/messages", web::get().to(poll))
     })
     // Its pollers are gone when it is stopped: nothing to wait for.
-    .shutdown_timeout(1)
-    .bind(cli.addr)?;
+    .shutdown_timeout(1);
+    if let Some(workers) = cli.workers {
+        server = server.workers(workers.get());
+    }
+    let server = server.bind(cli.addr)?;
     for addr in server.addrs() {
         println!("chat-bench-reference listening on http://{addr}");
     }
