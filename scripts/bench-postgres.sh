@@ -12,7 +12,8 @@
 # - NOTIFY's cost: the store's append transaction run by pgbench with and
 #   without its pg_notify, on the same database.
 #
-# Needs PostgreSQL at $PG_URL (default postgres://postgres@127.0.0.1:5432);
+# Needs PostgreSQL at $PG_URL (default postgres://postgres@127.0.0.1:5432),
+# with its client tools psql and pgbench (Debian's postgresql-client), and jq;
 # creates a database chat_bench_<pid> and drops it on exit. Only ever talks
 # to 127.0.0.1. BENCH_PROFILE=debug skips the release build for a quick try
 # (figures then mean little).
@@ -27,6 +28,9 @@ latency_messages=${LATENCY_MESSAGES:-1000}
 fanout_pollers=${FANOUT_POLLERS:-10000}
 pgbench_seconds=${PGBENCH_SECONDS:-10}
 database=chat_bench_$$
+for tool in psql pgbench jq; do
+    command -v "$tool" >/dev/null || { echo "bench-postgres: $tool is not installed" >&2; exit 1; }
+done
 
 if [ "$profile" = release ]; then
     cargo build --release --locked -p chat-server -p chat-bench >&2
@@ -113,11 +117,11 @@ SQL
 append_sql "" >"$work/plain.sql"
 append_sql "SELECT pg_notify('chat_messages', gen_random_uuid() || ' pgbench-' || :r);" >"$work/notify.sql"
 pgbench_tps() {
-    pgbench -n -c 16 -j 2 -T "$pgbench_seconds" -f "$1" "$store" 2>/dev/null |
+    pgbench -n -c 16 -j 2 -T "$pgbench_seconds" -f "$1" "$store" 2>"$work/pgbench.err" |
         sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
-plain_tps=$(pgbench_tps "$work/plain.sql")
-notify_tps=$(pgbench_tps "$work/notify.sql")
+plain_tps=$(pgbench_tps "$work/plain.sql") || { cat "$work/pgbench.err" >&2; exit 1; }
+notify_tps=$(pgbench_tps "$work/notify.sql") || { cat "$work/pgbench.err" >&2; exit 1; }
 
 # Milliseconds with two decimals.
 ms='def ms: . * 100 | round / 100 | tostring + " ms";'

@@ -36,8 +36,8 @@ struct Cli {
     /// Where pollers and streams connect instead of `--server`: another
     /// instance on the same store, to measure delivery across instances;
     /// repeat it to spread them over several in turn. Messages are still
-    /// posted to `--server`. Not for `idle` and `stream-idle`, which measure
-    /// the memory of `--server`'s own process.
+    /// posted to `--server`. For the latency and fan-out scenarios (the
+    /// others refuse it).
     #[arg(long = "subscribe-server", global = true, value_name = "URL")]
     subscribe_servers: Vec<Target>,
     /// The room to use (default: a fresh room per run, so nothing else is in it).
@@ -75,6 +75,19 @@ enum Scenario {
 }
 
 impl Scenario {
+    /// Why the scenario cannot spread its readers over other instances, if
+    /// it cannot.
+    fn why_not_subscribers(&self) -> Option<&'static str> {
+        match self {
+            Self::Idle(_) | Self::StreamIdle(_) => Some("it measures --server's memory"),
+            Self::Publish(_) => Some("it only posts"),
+            Self::Catchup(_) => Some("it reads back on the connection it posted on"),
+            Self::Latency(_) | Self::Fanout(_) | Self::StreamLatency(_) | Self::StreamFanout(_) => {
+                None
+            }
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Self::Latency(_) => "latency",
@@ -94,14 +107,14 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     raise_open_files_limit();
     let room = cli.room.unwrap_or_else(|| fresh_room(cli.scenario.name()));
-    if !cli.subscribe_servers.is_empty()
-        && matches!(cli.scenario, Scenario::Idle(_) | Scenario::StreamIdle(_))
-    {
-        eprintln!(
-            "chat-bench: --subscribe-server does not apply to {}: it measures --server's memory",
-            cli.scenario.name()
-        );
-        return ExitCode::from(COULD_NOT_RUN);
+    if !cli.subscribe_servers.is_empty() {
+        if let Some(why) = cli.scenario.why_not_subscribers() {
+            eprintln!(
+                "chat-bench: --subscribe-server does not apply to {}: {why}",
+                cli.scenario.name()
+            );
+            return ExitCode::from(COULD_NOT_RUN);
+        }
     }
     let api = match Api::new(cli.server, cli.protocol, &room) {
         Ok(api) => {

@@ -111,8 +111,8 @@ pub enum ClientError {
         silence: Duration,
     },
     /// The server ended an event stream soon after opening it, before it
-    /// delivered anything: it is shutting down, or something in between
-    /// cuts streams short.
+    /// delivered a message (its `retry` aside): it is shutting down, or
+    /// something in between cuts streams short.
     #[error("the event stream from {url} ended before it delivered anything")]
     EndedEarly {
         /// What was requested.

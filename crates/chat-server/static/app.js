@@ -41,7 +41,8 @@ const STREAM_RETRY_MS = 2_000;
  * server neither refuses them nor says it is too busy for them, are cut by
  * something in between: poll instead. */
 const STREAM_FAILURES_BEFORE_FALLBACK = 3;
-/** A stream that stayed open this long worked: its end counts as no failure. */
+/** A stream that stayed open this long worked: the failures counted before
+ * it are forgiven. */
 const STREAM_HEALTHY_MS = 20_000;
 /** The nil UUID: "from the very start", the cursor of an empty room. */
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
@@ -639,7 +640,20 @@ function streamVerdict(response) {
 function refusalVerdict(status) {
   if (status === 401 || status === 403) return 'refused';
   if (status === 503 || status === 429) return 'busy';
+  // A proxy's 502 or 504 while the server is down, or a server error.
+  if (status >= 500) return 'failing';
   return 'other';
+}
+
+/** The events URL's answer weighed against a plain read of the room: no
+ * answer, or a server error, while reads are answered is something in
+ * between that keeps streams from getting through (no answer: one that
+ * withholds them, as it would the page's own stream); with reads failing
+ * too, the server is away. */
+function judged(answer, readsWork) {
+  if (answer.verdict !== 'away' && answer.verdict !== 'failing') return answer;
+  if (!readsWork) return { ...answer, verdict: 'away' };
+  return { ...answer, verdict: answer.verdict === 'away' ? 'streams' : 'other' };
 }
 
 /**
@@ -668,7 +682,8 @@ class EventFollower {
     this.openedAt = null;
     /** Whether the browser is reconnecting the current stream by itself. */
     this.retrying = false;
-    /** Streams in a row that failed while the server answered streams. */
+    /** Streams in a row that failed while the server answered (see
+     * `judged`). */
     this.brokenStreams = 0;
     this.probing = false;
     this.done = false;
@@ -789,8 +804,8 @@ class EventFollower {
       return;
     }
     this.probing = true;
-    const answer = await this.checkStream();
-    if (answer.verdict !== 'away' && answer.verdict !== 'refused') await this.catchUp();
+    let answer = await this.checkStream();
+    if (answer.verdict !== 'refused') answer = judged(answer, await this.catchUp());
     this.probing = false;
     if (this.done || source !== this.source) return;
     await this.decide(source, answer, stalled);
@@ -801,8 +816,9 @@ class EventFollower {
    * Content-Type (the stream itself is aborted at once). The verdict:
    * `streams` (200 `text/event-stream`: the server gives streams, so what
    * fails is in between), `refused` (401, 403), `busy` (503, 429: the server
-   * asks to come back later), `away` (no answer) or `other`; `error` says
-   * why, for the backoff and the refusal.
+   * asks to come back later), `failing` (another 5xx), `away` (no answer
+   * within STREAM_OPEN_TIMEOUT_MS) or `other`; `error` says why, for the
+   * backoff and the refusal.
    */
   async checkStream() {
     const controller = new AbortController();
@@ -814,7 +830,8 @@ class EventFollower {
         signal: AbortSignal.any([
           controller.signal,
           this.view.signal,
-          AbortSignal.timeout(QUICK_TIMEOUT_MS),
+          // A server sends a stream's head at once.
+          AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS),
         ]),
       });
       if (response.ok) return streamVerdict(response);
@@ -829,15 +846,18 @@ class EventFollower {
 
   /** Shows what was said while the stream was down: a read from the cursor
    * that does not wait, which a server with no room for another stream still
-   * answers. Each message goes through `receive`, so none shows twice. */
+   * answers. Each message goes through `receive`, so none shows twice.
+   * Resolves whether the read was answered. */
   async catchUp() {
     try {
       const query = { after: this.view.cursor, timeout: 0 };
       const page = await this.view.fetchPage(query, QUICK_TIMEOUT_MS);
       if (!this.done) this.view.receive(page);
+      return true;
     } catch (error) {
       if (this.view.refused(error)) this.finish({ stopped: true });
       // Else the events URL's answer decides what comes next.
+      return false;
     }
   }
 

@@ -27,7 +27,9 @@ const HEALTHY: Duration = Duration::from_secs(15);
 /// reached.
 ///
 /// A stream is known to work once it has delivered a message or the
-/// `truncated` signal, or stayed open for [`HEALTHY`]; only then does the
+/// `truncated` signal, or stayed open for [`HEALTHY`] without going silent
+/// (pings arrive every 15 s; a stream that sends nothing at all for 45 s
+/// is [`ClientError::Silent`]); only then does the
 /// outage it ended count as over (its warning printed again next time,
 /// the backoff back to its shortest wait). A server `retry` alone proves
 /// nothing: a server that opens streams and drops them at once is still
@@ -58,7 +60,10 @@ pub(super) async fn follow(tail: &mut Tail<'_>, mut cursor: Uuid) -> Result<(), 
                 Err(error) => return Err(error.into()),
             }
         };
-        let worked = delivered || opened.elapsed() >= HEALTHY;
+        // A stream that went silent (not even a ping) proved nothing,
+        // however long it was open: a proxy holding back its body.
+        let silent = matches!(failure, Some(ClientError::Silent { .. }));
+        let worked = delivered || (opened.elapsed() >= HEALTHY && !silent);
         if worked {
             tail.recovered();
         }

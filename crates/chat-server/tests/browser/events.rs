@@ -20,12 +20,48 @@ const REFUSE_STREAMS: &str = "window.streamsTried = 0; \
         close() { this.readyState = 2; } };";
 
 /// Replaces the page's `EventSource` with one whose streams never open, as
-/// behind a proxy that buffers the whole response.
+/// behind a proxy that buffers the whole response: a `fetch` of an events
+/// URL gets no answer either (until it is aborted), other requests go
+/// through.
 const STALL_STREAMS: &str = "window.streamsTried = 0; \
     window.EventSource = class extends EventTarget { \
         static CONNECTING = 0; static OPEN = 1; static CLOSED = 2; \
         constructor() { super(); this.readyState = 0; window.streamsTried += 1; } \
-        close() { this.readyState = 2; } };";
+        close() { this.readyState = 2; } }; \
+    const realFetch = window.fetch; \
+    window.fetch = (url, options) => String(url).includes('/events') \
+        ? new Promise((_, reject) => options.signal.addEventListener('abort', \
+            () => reject(new DOMException('aborted', 'AbortError')))) \
+        : realFetch(url, options);";
+
+/// Puts a proxy in front of the page's streams and requests. Its streams
+/// reach the server until `window.loseServer()`: from then on the proxy has
+/// no server, as nginx does when its upstream is down, so open streams end,
+/// new ones are refused at once and every request is answered `502 Bad
+/// Gateway`, until `window.proxyDown = false`. Counts the streams refused.
+const PROXY_LOSING_ITS_SERVER: &str = "window.streamsTried = 0; window.proxyDown = false; \
+    window.liveStreams = []; \
+    const RealEventSource = window.EventSource; \
+    window.EventSource = class extends EventTarget { \
+        static CONNECTING = 0; static OPEN = 1; static CLOSED = 2; \
+        constructor(url) { super(); this.readyState = 0; \
+            if (window.proxyDown) { window.streamsTried += 1; \
+                setTimeout(() => this.refuse(), 10); return; } \
+            const inner = new RealEventSource(url); this.inner = inner; \
+            window.liveStreams.push(this); \
+            for (const type of ['open', 'message', 'truncated', 'error']) { \
+                inner.addEventListener(type, (event) => { this.readyState = inner.readyState; \
+                    this.dispatchEvent(new MessageEvent(type, { data: event.data })); }); } } \
+        refuse() { this.inner?.close(); this.readyState = 2; \
+            this.dispatchEvent(new Event('error')); } \
+        close() { this.inner?.close(); this.readyState = 2; } }; \
+    window.loseServer = () => { window.proxyDown = true; \
+        for (const stream of window.liveStreams.splice(0)) stream.refuse(); }; \
+    const realFetch = window.fetch; \
+    window.fetch = (url, options) => window.proxyDown \
+        ? Promise.resolve(new Response('<html>502 Bad Gateway</html>', \
+            { status: 502, headers: { 'Content-Type': 'text/html' } })) \
+        : realFetch(url, options);";
 
 /// Replaces the page's `EventSource` with one whose stream breaks three
 /// times 300 ms after opening, each time reconnected by the browser 300 ms
@@ -114,6 +150,52 @@ async fn where_streams_are_refused_the_page_falls_back_to_long_polling() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_down_behind_a_proxy_is_waited_for_on_streams() {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    let page = browser.open(&server.url("/")).await;
+    let _: Option<()> = page.js(PROXY_LOSING_ITS_SERVER).await;
+    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+    page.wait_for_state("live").await;
+    server.post("lobby", "bob", "through the proxy").await;
+    page.wait_for_bodies(&["through the proxy"]).await;
+
+    let _: Option<()> = page.js("window.loseServer();").await;
+    // More refused streams than broken ones would make the page poll.
+    eventually(2 * PAGE_TIMEOUT, async || {
+        let (tried, transport): (u64, String) = page
+            .js("return [window.streamsTried, \
+                     document.getElementById('status').dataset.transport];")
+            .await;
+        if tried > STREAM_FAILURES_BEFORE_FALLBACK || transport != "events" {
+            Ok(())
+        } else {
+            Err(format!("{tried} streams refused so far"))
+        }
+    })
+    .await;
+    assert_eq!(page.transport().await, "events", "fell back to polling");
+    assert_eq!(page.state().await, "reconnecting");
+
+    server
+        .post("lobby", "bob", "while the proxy had no server")
+        .await;
+    let _: Option<()> = page.js("window.proxyDown = false;").await;
+    page.wait_for_state("live").await;
+    page.wait_for_bodies(&["through the proxy", "while the proxy had no server"])
+        .await;
+    server.post("lobby", "bob", "once it was back").await;
+    page.wait_for_bodies(&[
+        "through the proxy",
+        "while the proxy had no server",
+        "once it was back",
+    ])
+    .await;
+    assert_eq!(page.transport().await, "events");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_the_browser_reconnects_by_itself_do_not_count_towards_the_fallback() {
     let browser = Browser::start().await;
     let server = TestServer::start().await;
@@ -155,8 +237,15 @@ async fn where_streams_never_open_the_page_falls_back_to_long_polling() {
     // Posted while the stream hangs: the fallback's first read brings it.
     server.post("lobby", "bob", "while the stream hung").await;
 
-    // The page waits 5 s for a stream to open.
-    wait_until_on(&page, "long-poll", PAGE_TIMEOUT + Duration::from_secs(2)).await;
+    // The page waits 5 s for a stream to open, then as long again for the
+    // events URL's answer, which the same proxy withholds, while a plain
+    // read is answered.
+    wait_until_on(
+        &page,
+        "long-poll",
+        2 * PAGE_TIMEOUT + Duration::from_secs(2),
+    )
+    .await;
     page.wait_for_state("live").await;
     page.wait_for_bodies(&["while the stream hung"]).await;
     server.post("lobby", "bob", "by long poll").await;
