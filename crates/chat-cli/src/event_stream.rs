@@ -135,19 +135,18 @@ impl EventStream {
                 return self.after_batch = Some(Ending::Failure(error));
             }
         };
-        let items = match self.parser.feed(chunk.as_ref()) {
-            Ok(items) => items,
-            Err(error) => {
-                let error = ClientError::InvalidEvents(error.to_string());
-                return self.after_batch = Some(Ending::Failure(error));
-            }
-        };
+        let mut items = Vec::new();
+        let fed = self.parser.feed(chunk.as_ref(), &mut items);
         for item in items {
             match decode(item) {
                 Ok(Some(delivery)) => deliveries.push(delivery),
                 Ok(None) => {}
                 Err(error) => return self.after_batch = Some(Ending::Failure(error)),
             }
+        }
+        if let Err(error) = fed {
+            let error = ClientError::InvalidEvents(error.to_string());
+            self.after_batch = Some(Ending::Failure(error));
         }
     }
 }

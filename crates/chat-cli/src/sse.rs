@@ -74,10 +74,10 @@ impl Parser {
         Self::default()
     }
 
-    /// Reads `chunk`, the next bytes of the stream, and returns what it
-    /// completed, in order.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<Item>, EventTooLarge> {
-        let mut items = Vec::new();
+    /// Reads `chunk`, the next bytes of the stream, and appends what it
+    /// completed to `items`, in order. An event over [`MAX_EVENT_BYTES`] is
+    /// an error, once the items completed before it are in `items`.
+    pub fn feed(&mut self, chunk: &[u8], items: &mut Vec<Item>) -> Result<(), EventTooLarge> {
         let mut rest = chunk;
         if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
@@ -105,8 +105,7 @@ impl Parser {
             rest = &rest[end + line_end..];
         }
         self.line.extend_from_slice(rest);
-        self.check_size()?;
-        Ok(items)
+        self.check_size()
     }
 
     fn check_size(&self) -> Result<(), EventTooLarge> {
@@ -193,7 +192,11 @@ mod tests {
         let mut parser = Parser::new();
         chunks
             .iter()
-            .flat_map(|chunk| parser.feed(chunk).unwrap())
+            .flat_map(|chunk| {
+                let mut items = Vec::new();
+                parser.feed(chunk, &mut items).unwrap();
+                items
+            })
             .collect()
     }
 
@@ -330,14 +333,29 @@ mod tests {
 
     #[test]
     fn an_endless_event_is_refused() {
+        let mut items = Vec::new();
         let mut parser = Parser::new();
         let line = vec![b'x'; 1024 * 1024];
-        parser.feed(b"data: ").unwrap();
-        let outcome = (0..20).try_for_each(|_| parser.feed(&line).map(drop));
+        parser.feed(b"data: ", &mut items).unwrap();
+        let outcome = (0..20).try_for_each(|_| parser.feed(&line, &mut items));
         assert_eq!(outcome, Err(EventTooLarge));
         let mut parser = Parser::new();
         let data_line = [b"data: ", &line[..], b"\n"].concat();
-        let outcome = (0..20).try_for_each(|_| parser.feed(&data_line).map(drop));
+        let outcome = (0..20).try_for_each(|_| parser.feed(&data_line, &mut items));
         assert_eq!(outcome, Err(EventTooLarge));
+        assert!(items.is_empty(), "{} items", items.len());
+    }
+
+    #[test]
+    fn the_events_before_an_endless_one_in_the_same_chunk_are_kept() {
+        let mut parser = Parser::new();
+        let chunk = [
+            &b"id: 1\ndata: whole\n\ndata: "[..],
+            &vec![b'x'; MAX_EVENT_BYTES + 1],
+        ]
+        .concat();
+        let mut items = Vec::new();
+        assert_eq!(parser.feed(&chunk, &mut items), Err(EventTooLarge));
+        assert_eq!(items, [event("message", "whole", Some("1"))]);
     }
 }
