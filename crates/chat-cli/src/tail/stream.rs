@@ -28,12 +28,12 @@ const HEALTHY: Duration = Duration::from_secs(15);
 ///
 /// A stream is known to work once it has delivered a message or the
 /// `truncated` signal, or stayed open for [`HEALTHY`] without going silent
-/// (pings arrive every 15 s; a stream that sends nothing at all for 45 s
-/// is [`ClientError::Silent`]); only then does the
-/// outage it ended count as over (its warning printed again next time,
-/// the backoff back to its shortest wait). A server `retry` alone proves
-/// nothing: a server that opens streams and drops them at once is still
-/// failing, and is reported once and retried with a growing wait.
+/// (pings arrive every 15 s; a stream that sends nothing at all for 45 s is
+/// [`ClientError::Silent`]); only then does the outage it ended count as
+/// over (its warning printed again next time, the backoff back to its
+/// shortest wait). A server `retry` alone proves nothing: a server that
+/// opens streams and drops them at once is still failing, and is reported
+/// once and retried with a growing wait.
 pub(super) async fn follow(tail: &mut Tail<'_>, mut cursor: Uuid) -> Result<(), CliError> {
     let client = tail.client;
     let mut start = StreamStart::After(cursor);
@@ -44,10 +44,7 @@ pub(super) async fn follow(tail: &mut Tail<'_>, mut cursor: Uuid) -> Result<(), 
         let failure = loop {
             match stream.next().await {
                 Ok(Some(deliveries)) => {
-                    if deliveries.iter().any(proves_the_stream) {
-                        delivered = true;
-                        tail.recovered();
-                    }
+                    delivered |= deliveries.iter().any(proves_the_stream);
                     if deliver(tail, deliveries, &mut cursor)? == Flow::Done {
                         return Ok(());
                     }

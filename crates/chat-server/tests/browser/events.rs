@@ -85,6 +85,18 @@ const STREAM_FAILURES_BEFORE_FALLBACK: u64 = 3;
 /// times, and for its backoff (at most 10 s) to end once there is room.
 const OVERLOAD_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// A page on a new server whose `EventSource` (and maybe `fetch`) `fake`
+/// replaces, then a fresh view of `#lobby`, which opens its stream through
+/// the fake.
+async fn lobby_through(fake: &str) -> (Browser, TestServer, Page) {
+    let browser = Browser::start().await;
+    let server = TestServer::start().await;
+    let page = browser.open(&server.url("/")).await;
+    let _: Option<()> = page.js(fake).await;
+    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+    (browser, server, page)
+}
+
 /// Waits at most `within` until the page follows its room by `transport`.
 async fn wait_until_on(page: &Page, transport: &str, within: Duration) {
     eventually(within, async || match page.transport().await {
@@ -125,12 +137,7 @@ async fn two_pages_on_event_streams_both_see_a_message_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_streams_are_refused_the_page_falls_back_to_long_polling() {
-    let browser = Browser::start().await;
-    let server = TestServer::start().await;
-    let page = browser.open(&server.url("/")).await;
-    let _: Option<()> = page.js(REFUSE_STREAMS).await;
-    // A fresh room view, which opens its stream through the broken one.
-    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+    let (browser, server, page) = lobby_through(REFUSE_STREAMS).await;
 
     wait_until_on(&page, "long-poll", PAGE_TIMEOUT).await;
     let tried: u32 = page.js("return window.streamsTried;").await;
@@ -151,11 +158,7 @@ async fn where_streams_are_refused_the_page_falls_back_to_long_polling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_down_behind_a_proxy_is_waited_for_on_streams() {
-    let browser = Browser::start().await;
-    let server = TestServer::start().await;
-    let page = browser.open(&server.url("/")).await;
-    let _: Option<()> = page.js(PROXY_LOSING_ITS_SERVER).await;
-    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+    let (browser, server, page) = lobby_through(PROXY_LOSING_ITS_SERVER).await;
     page.wait_for_state("live").await;
     server.post("lobby", "bob", "through the proxy").await;
     page.wait_for_bodies(&["through the proxy"]).await;
@@ -197,11 +200,7 @@ async fn a_server_down_behind_a_proxy_is_waited_for_on_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_the_browser_reconnects_by_itself_do_not_count_towards_the_fallback() {
-    let browser = Browser::start().await;
-    let server = TestServer::start().await;
-    let page = browser.open(&server.url("/")).await;
-    let _: Option<()> = page.js(DROP_STREAMS).await;
-    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+    let (browser, _server, page) = lobby_through(DROP_STREAMS).await;
 
     // Three breaks, as many as broken streams before a fallback, each
     // mended by the browser's own reconnection.
@@ -228,11 +227,7 @@ async fn streams_the_browser_reconnects_by_itself_do_not_count_towards_the_fallb
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_streams_never_open_the_page_falls_back_to_long_polling() {
-    let browser = Browser::start().await;
-    let server = TestServer::start().await;
-    let page = browser.open(&server.url("/")).await;
-    let _: Option<()> = page.js(STALL_STREAMS).await;
-    let _: Option<()> = page.js("location.hash = '#lobby';").await;
+    let (browser, server, page) = lobby_through(STALL_STREAMS).await;
     page.wait_for_state("connecting").await;
     // Posted while the stream hangs: the fallback's first read brings it.
     server.post("lobby", "bob", "while the stream hung").await;

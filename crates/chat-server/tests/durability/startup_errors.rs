@@ -77,7 +77,7 @@ async fn a_bad_flag_is_a_usage_error() {
 
 #[cfg(feature = "postgres")]
 #[tokio::test]
-async fn a_postgresql_server_that_cannot_be_reached_is_refused_without_waiting_for_it() {
+async fn a_postgresql_server_that_cannot_be_reached_is_refused_in_one_line_with_status_2() {
     // Nothing listens on port 1: the connection is refused at once.
     let (status, stderr) = process::start_failing(
         "postgres://postgres@127.0.0.1:1/chat?connect_timeout=2",
