@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::{
-    AppendError, Appended, ChatStore, Page, ReadQuery, Retention, RoomFeed, RoomWatch, StoreError,
-    StoreOptions, Wake, Watchers,
+    AppendError, Appended, ChatStore, Page, ReadQuery, Retention, RoomCommit, RoomFeed, RoomWatch,
+    StoreError, StoreOptions, Wake, Watchers,
 };
 use crate::{IdempotencyKey, ManualClock, Message, NewMessage, RoomName};
 
@@ -65,6 +65,7 @@ macro_rules! conformance_suite {
             a_wake_up_without_messages_makes_a_parked_feed_read_again,
             wake_all_makes_every_parked_feed_read_again,
             a_feed_follows_a_room_page_by_page_exactly_once,
+            a_feed_answered_from_a_whole_commit_waits_for_the_next_without_reading,
             retention_by_age_keeps_young_messages_after_the_clock_stepped_back,
             concurrent_appends_keep_every_message_once_and_each_posters_order,
             retention_by_count_keeps_the_newest_and_marks_truncated_reads,
@@ -508,6 +509,50 @@ pub(crate) async fn a_feed_follows_a_room_page_by_page_exactly_once(
     let later = append_all(&*store, &general, &["4"]).await;
     let page = within_seconds("the next page", waiting).await.unwrap();
     assert_eq!(page.messages, later);
+}
+
+pub(crate) async fn a_feed_answered_from_a_whole_commit_waits_for_the_next_without_reading(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let general = RoomName::general();
+    let (reads, mut read_done) = mpsc::unbounded_channel();
+    let watchers = Watchers::default();
+    let view: Arc<dyn ChatStore> = Arc::new(Unannounced {
+        inner: Arc::clone(&store),
+        watchers: watchers.clone(),
+        reads,
+    });
+    let mut feed = RoomFeed::new(view, general.clone(), after(Uuid::nil(), 2));
+    let commit = |previous: Option<&Message>, messages: &[Message]| RoomCommit {
+        previous_newest: previous.map(|m| m.id),
+        messages: messages.to_vec(),
+    };
+    let never = std::future::pending::<()>;
+
+    // The first page reads, finds nothing, and is answered by a commit.
+    let waiting = tokio::spawn(async move {
+        let page = feed.next_page(std::pin::pin!(never())).await.unwrap();
+        (feed, page)
+    });
+    within_seconds("the first read", read_done.recv()).await;
+    let first = append_all(&*store, &general, &["1"]).await;
+    watchers.notify(&general, commit(None, &first));
+    let (mut feed, page) = within_seconds("the first page", waiting).await.unwrap();
+    assert_eq!(page.messages, first);
+
+    // That commit held everything: the next page waits, and is answered by
+    // the next commit without a read, even one that holds more than a page.
+    let more = append_all(&*store, &general, &["2", "3", "4"]).await;
+    watchers.notify(&general, commit(first.last(), &more));
+    let page = feed.next_page(std::pin::pin!(never())).await.unwrap();
+    assert_eq!(page.messages, more[..2]);
+    assert!(read_done.try_recv().is_err(), "answered without a read");
+
+    // That page held only part of its commit: the next one reads the rest.
+    let page = feed.next_page(std::pin::pin!(never())).await.unwrap();
+    assert_eq!(page.messages, more[2..]);
+    assert!(read_done.try_recv().is_ok(), "the rest came from a read");
 }
 
 pub(crate) async fn a_watch_ignores_other_rooms(

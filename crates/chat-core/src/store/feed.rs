@@ -6,7 +6,10 @@
 //! so a message committed between the read and the wait still wakes it. A
 //! wake-up whose commit holds everything beyond the cursor is answered from
 //! the commit (no store read per poller when one message fans out to
-//! thousands); any other is followed by a fresh read.
+//! thousands); any other is followed by a fresh read. A feed answered from
+//! a whole commit also starts its next page by waiting, not reading: the
+//! watch has seen that commit, so anything newer wakes it (an event stream
+//! hands its event over without a store read in between).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +31,10 @@ pub struct RoomFeed {
     room: RoomName,
     query: ReadQuery,
     watch: RoomWatch,
+    /// The last page was a whole commit's messages beyond the cursor, taken
+    /// from the wake-up that the watch has now seen: nothing is newer until
+    /// the watch fires again, so the next page need not read first.
+    caught_up: bool,
 }
 
 impl RoomFeed {
@@ -40,6 +47,7 @@ impl RoomFeed {
             room,
             query: start,
             watch,
+            caught_up: false,
         }
     }
 
@@ -73,10 +81,15 @@ impl RoomFeed {
         S: Future<Output = ()> + ?Sized,
     {
         loop {
-            let page = self.store.read(&self.room, self.query).await?;
-            if !page.messages.is_empty() {
-                return Ok(self.advance(page));
-            }
+            let page = if std::mem::take(&mut self.caught_up) {
+                Page::default()
+            } else {
+                let page = self.store.read(&self.room, self.query).await?;
+                if !page.messages.is_empty() {
+                    return Ok(self.advance(page));
+                }
+                page
+            };
             // Wait until a wake-up either answers the query or asks for a
             // read; a commit that holds nothing for this cursor (it is past
             // the commit) keeps the feed waiting without a read.
@@ -85,6 +98,7 @@ impl RoomFeed {
                     wake = self.watch.changed() => match wake {
                         Wake::Commit(commit) => match commit.answer(self.query) {
                             Some(page) if !page.messages.is_empty() => {
+                                self.caught_up = page.messages.last() == commit.messages.last();
                                 return Ok(self.advance(page));
                             }
                             Some(_) => continue,
