@@ -8,7 +8,11 @@ use chat_server::token_cli::{Command, TokenCommand};
 use chat_server::{auth, telemetry, Application, Config, StartupError};
 use clap::Parser;
 
-#[tokio::main]
+// Requests run on actix-web's own worker threads; this runtime only holds
+// the store's tasks (PostgreSQL's writer, listener and connections, which
+// then wake one another on one thread instead of across two) and the signal
+// handlers.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let config = Config::parse();
     if let Some(Command::Token(TokenCommand::New(new))) = &config.command {

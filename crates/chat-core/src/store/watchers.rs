@@ -131,6 +131,11 @@ impl Watchers {
         }
     }
 
+    /// True while somebody watches `room`.
+    pub fn is_watched(&self, room: &RoomName) -> bool {
+        lock(&self.rooms).contains_key(room)
+    }
+
     /// How many rooms are being watched (for tests and metrics).
     pub fn watched_rooms(&self) -> usize {
         lock(&self.rooms).len()

@@ -2,8 +2,15 @@
 //!
 //! Each instance keeps one connection outside the pool that `LISTEN`s on
 //! [`CHANNEL`]. A notification names a room and its new newest id; one that
-//! is newer than anything this instance knows of for the room wakes the
-//! room's watchers to read again ([`Watchers::notify_changed`]). This
+//! is newer than anything this instance knows of for the room, in a room
+//! somebody here watches, is relayed to the room's watchers. The
+//! notification is only a hint: the relay reads the room by cursor, after
+//! the newest id known before, once for every local watcher, and wakes them
+//! with what it read as a [`RoomCommit`], so they answer from it as from a
+//! local commit (one read per notification, not one per parked poll). When
+//! that read cannot stand for the room (the room was unknown here,
+//! retention cut the page, the page is full, the read failed), the watchers
+//! are woken to read it themselves ([`Watchers::notify_changed`]). This
 //! instance's own commits come back too, and are ignored: their watchers
 //! were woken before `append` returned.
 //!
@@ -15,17 +22,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use uuid::Uuid;
 
+use super::readers::read_page;
 use super::writer::parse_payload;
 use super::{NewestSeen, CHANNEL};
-use crate::store::Watchers;
+use crate::store::{ReadQuery, RoomCommit, Watchers};
+use crate::RoomName;
 
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// The most messages one relayed read takes; a room that got more since the
+/// newest id known here is left to its watchers' own reads.
+const RELAY_LIMIT: usize = 256;
 
 /// A connection that listens, and the task reading its notifications.
 struct Listening {
@@ -34,56 +48,49 @@ struct Listening {
     driver: JoinHandle<()>,
 }
 
+/// What turns a notification into a wake-up.
+#[derive(Clone)]
+pub(super) struct Relay {
+    pub(super) pool: Pool,
+    pub(super) watchers: Watchers,
+    pub(super) newest: Arc<NewestSeen>,
+}
+
 /// Listens now (so `open` fails if it cannot), then keeps listening in a
 /// task until it is aborted.
 pub(super) async fn start(
     config: Config,
-    watchers: Watchers,
-    newest: Arc<NewestSeen>,
+    relay: Relay,
 ) -> Result<JoinHandle<()>, tokio_postgres::Error> {
-    let listening = listen(&config, &watchers, &newest).await?;
-    Ok(tokio::spawn(keep_listening(
-        config, watchers, newest, listening,
-    )))
+    let listening = listen(&config, &relay).await?;
+    Ok(tokio::spawn(keep_listening(config, relay, listening)))
 }
 
-async fn keep_listening(
-    config: Config,
-    watchers: Watchers,
-    newest: Arc<NewestSeen>,
-    mut listening: Listening,
-) {
+async fn keep_listening(config: Config, relay: Relay, mut listening: Listening) {
     loop {
         // Returns when the connection is lost.
         let _ = (&mut listening.driver).await;
         let mut backoff = FIRST_BACKOFF;
         listening = loop {
             tokio::time::sleep(backoff).await;
-            match listen(&config, &watchers, &newest).await {
+            match listen(&config, &relay).await {
                 Ok(listening) => break listening,
                 Err(_) => backoff = (backoff * 2).min(MAX_BACKOFF),
             }
         };
-        watchers.wake_all();
+        relay.watchers.wake_all();
     }
 }
 
-async fn listen(
-    config: &Config,
-    watchers: &Watchers,
-    newest: &Arc<NewestSeen>,
-) -> Result<Listening, tokio_postgres::Error> {
+async fn listen(config: &Config, relay: &Relay) -> Result<Listening, tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
-    let watchers = watchers.clone();
-    let newest = Arc::clone(newest);
+    let relay = relay.clone();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
             if let AsyncMessage::Notification(notification) = message {
                 if let Some((id, room)) = parse_payload(notification.payload()) {
-                    if newest.advance(&room, id) {
-                        watchers.notify_changed(&room);
-                    }
+                    relay.committed(&room, id).await;
                 }
             }
         }
@@ -93,4 +100,46 @@ async fn listen(
         _client: client,
         driver,
     })
+}
+
+impl Relay {
+    /// Another instance (or this one) committed to `room` up to `newest`.
+    /// Notifications are handled one at a time, so one relayed read also
+    /// covers the notifications queued behind it (their ids are then known).
+    async fn committed(&self, room: &RoomName, newest: Uuid) {
+        let Some(previous) = self.newest.advance(room, newest) else {
+            return;
+        };
+        // A watch created after this check was created after the commit
+        // became visible: its own first read finds it.
+        if !self.watchers.is_watched(room) {
+            return;
+        }
+        match self.read_commit(room, previous).await {
+            Some(commit) => {
+                if let Some(last) = commit.messages.last() {
+                    let _ = self.newest.advance(room, last.id);
+                }
+                self.watchers.notify(room, commit);
+            }
+            None => self.watchers.notify_changed(room),
+        }
+    }
+
+    /// Every message of `room` after `previous`, if one read can say so.
+    async fn read_commit(&self, room: &RoomName, previous: Option<Uuid>) -> Option<RoomCommit> {
+        let previous = previous?;
+        let client = self.pool.get().await.ok()?;
+        let query = ReadQuery::After {
+            cursor: previous,
+            limit: RELAY_LIMIT,
+        };
+        let page = read_page(&client, room, query).await.ok()?;
+        let whole =
+            !page.truncated && !page.messages.is_empty() && page.messages.len() < RELAY_LIMIT;
+        whole.then_some(RoomCommit {
+            previous_newest: Some(previous),
+            messages: page.messages,
+        })
+    }
 }

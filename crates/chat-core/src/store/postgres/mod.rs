@@ -82,18 +82,23 @@ pub struct PostgresStore {
 struct NewestSeen(Mutex<HashMap<RoomName, Uuid>>);
 
 impl NewestSeen {
-    /// Records `id` for `room`; true when it is newer than what was known.
-    fn advance(&self, room: &RoomName, id: Uuid) -> bool {
+    /// The newest id known for `room`.
+    fn get(&self, room: &RoomName) -> Option<Uuid> {
+        let rooms = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.get(room).copied()
+    }
+
+    /// Records `id` for `room`. When it is newer than what was known, says
+    /// so with the id known before (`Some(None)`: the room was unknown);
+    /// `None` when it is not newer.
+    fn advance(&self, room: &RoomName, id: Uuid) -> Option<Option<Uuid>> {
         let mut rooms = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match rooms.get_mut(room) {
-            Some(known) if *known >= id => false,
-            Some(known) => {
-                *known = id;
-                true
-            }
+            Some(known) if *known >= id => None,
+            Some(known) => Some(Some(std::mem::replace(known, id))),
             None => {
                 rooms.insert(room.clone(), id);
-                true
+                Some(None)
             }
         }
     }
@@ -135,7 +140,12 @@ impl PostgresStore {
 
         let watchers = Watchers::default();
         let newest = Arc::new(NewestSeen::default());
-        let listener = listener::start(config, watchers.clone(), Arc::clone(&newest))
+        let relay = listener::Relay {
+            pool: pool.clone(),
+            watchers: watchers.clone(),
+            newest: Arc::clone(&newest),
+        };
+        let listener = listener::start(config, relay)
             .await
             .map_err(|error| OpenError::failed("cannot LISTEN for other instances", error))?;
         let (appends, queue) = mpsc::channel(QUEUE);

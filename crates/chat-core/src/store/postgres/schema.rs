@@ -47,6 +47,48 @@ const MIGRATIONS: &[&str] = &[
          last_id uuid,
          pruned_through uuid
      );",
+    // 2: a whole append in one statement (one round trip, its own
+    // transaction). It stores nothing and returns no row when the locked path
+    // must decide: an id not above its room's last id (another instance
+    // committed since this one last heard of the room), or a key a message
+    // of the room already holds (a repeat, or an expired key to release).
+    // Otherwise it does what the locked path does, and returns each room's
+    // last id from before the append.
+    "CREATE FUNCTION chat_append(
+         channel text, rooms_in text[], ids uuid[], created timestamptz[],
+         authors bytea[], bodies bytea[], keys text[]
+     ) RETURNS TABLE (appended_room text, previous_id uuid)
+     LANGUAGE plpgsql AS $fn$
+     DECLARE
+         locked_rooms text[];
+         previous_ids uuid[];
+     BEGIN
+         INSERT INTO rooms (room)
+             SELECT DISTINCT r FROM unnest(rooms_in) AS r ORDER BY 1
+             ON CONFLICT DO NOTHING;
+         SELECT array_agg(l.room ORDER BY l.room), array_agg(l.last_id ORDER BY l.room)
+             INTO locked_rooms, previous_ids
+             FROM (SELECT r.room, r.last_id FROM rooms r
+                   WHERE r.room = ANY (rooms_in) ORDER BY r.room FOR UPDATE) AS l;
+         IF EXISTS (SELECT 1 FROM unnest(rooms_in, ids) AS n (room, id)
+                    JOIN rooms r ON r.room = n.room WHERE r.last_id >= n.id)
+            OR EXISTS (SELECT 1 FROM unnest(rooms_in, keys) AS n (room, key)
+                       JOIN messages m ON m.room = n.room AND m.idempotency_key = n.key)
+         THEN
+             RETURN;
+         END IF;
+         INSERT INTO messages (room, id, created_at, author, body, idempotency_key)
+             SELECT * FROM unnest(rooms_in, ids, created, authors, bodies, keys);
+         UPDATE rooms SET last_id = v.id
+             FROM (SELECT DISTINCT ON (n.room) n.room, n.id FROM unnest(rooms_in, ids) AS n (room, id)
+                   ORDER BY n.room, n.id DESC) AS v
+             WHERE rooms.room = v.room;
+         PERFORM pg_notify(channel, v.id::text || ' ' || v.room)
+             FROM (SELECT DISTINCT ON (n.room) n.room, n.id FROM unnest(rooms_in, ids) AS n (room, id)
+                   ORDER BY n.room, n.id DESC) AS v;
+         RETURN QUERY SELECT * FROM unnest(locked_rooms, previous_ids);
+     END
+     $fn$;",
 ];
 
 /// Brings the schema up to date: all of it or none.

@@ -8,7 +8,7 @@ use futures_util::FutureExt;
 use super::super::conformance::{conformance_suite, Fixture};
 use super::testdb::TestDatabase;
 use super::*;
-use crate::store::Wake;
+use crate::store::{RoomCommit, RoomFeed, Wake};
 
 /// False (the test is skipped) only when PostgreSQL is unreachable and
 /// `CHAT_TEST_POSTGRES=skip`.
@@ -62,6 +62,7 @@ async fn a_commit_on_one_instance_wakes_watchers_on_the_other_but_not_its_own_tw
         on_a.changed().now_or_never(),
         Some(Wake::Commit(_))
     ));
+    // B knew nothing of the room: its watchers read it themselves.
     assert_eq!(
         within("the notification", on_b.changed()).await,
         Wake::Reread
@@ -70,16 +71,74 @@ async fn a_commit_on_one_instance_wakes_watchers_on_the_other_but_not_its_own_tw
         .read(&general, ReadQuery::Latest { limit: 10 })
         .await
         .unwrap();
-    assert_eq!(page.messages, vec![stored]);
-    // A's own notification came back and was ignored: give it time to.
-    b.append(&general, new_message("from b")).await.unwrap();
+    assert_eq!(page.messages, vec![stored.clone()]);
+    // A knows the room: its listener reads B's message once and hands it to
+    // its watchers as a commit after the newest id it knew.
+    let from_b = b
+        .append(&general, new_message("from b"))
+        .await
+        .unwrap()
+        .message;
     assert_eq!(
         within("b's notification", on_a.changed()).await,
-        Wake::Reread
+        Wake::Commit(Arc::new(RoomCommit {
+            previous_newest: Some(stored.id),
+            messages: vec![from_b],
+        }))
     );
+    // B's own notification came back and was ignored: give it time to.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(on_b.changed().now_or_never().is_some(), "b's own commit");
     assert!(on_b.changed().now_or_never().is_none(), "woken twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_on_the_other_instance_gets_a_burst_of_any_size_once_and_in_order() {
+    let Some((_database, a, b)) = two_instances().await else {
+        return;
+    };
+    let (a, b): (Arc<dyn ChatStore>, Arc<dyn ChatStore>) = (Arc::new(a), Arc::new(b));
+    let general = RoomName::general();
+    let mut watch = b.watch(&general);
+    let first = a
+        .append(&general, new_message("first"))
+        .await
+        .unwrap()
+        .message;
+    within("the first notification", watch.changed()).await;
+    // B knows the room now; bursts both below and above what its listener
+    // reads at once for its watchers.
+    let mut feed = RoomFeed::new(
+        Arc::clone(&b),
+        general.clone(),
+        ReadQuery::After {
+            cursor: first.id,
+            limit: 1000,
+        },
+    );
+    let mut received = Vec::new();
+    for burst in [3, 600] {
+        let appends = (0..burst).map(|n| a.append(&general, new_message(&n.to_string())));
+        let mut posted: Vec<Uuid> = futures_util::future::join_all(appends)
+            .await
+            .into_iter()
+            .map(|appended| appended.unwrap().message.id)
+            .collect();
+        posted.sort();
+        let mut got = Vec::new();
+        while got.len() < posted.len() {
+            let page = within(
+                "the next page",
+                feed.next_page(std::pin::pin!(std::future::pending())),
+            )
+            .await
+            .unwrap();
+            got.extend(page.messages.iter().map(|m| m.id));
+        }
+        assert_eq!(got, posted, "a burst of {burst}: once each, in id order");
+        received.extend(got);
+    }
+    assert_eq!(received.len(), 603);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,15 @@
 //! The writer task: ids, idempotency and group commit.
 //!
 //! One task per instance takes the first waiting append and every append
-//! already queued (up to [`MAX_BATCH`]) and commits them in one transaction:
+//! already queued (up to [`MAX_BATCH`]) and commits them in one transaction.
+//! Most batches take one round trip: the ids are chosen here, above this
+//! instance's last id and the newest id it knows of for each room (from its
+//! own commits and other instances' notifications), and the schema's
+//! `chat_append` function locks the rooms, checks those ids are above each
+//! room's `last_id` and that no key is already held, then inserts, moves
+//! `last_id` and notifies, in the one statement's transaction. When it
+//! refuses (another instance committed to the room since this one heard, or
+//! a key repeats), nothing was stored and the batch takes the locked path:
 //!
 //! 1. make sure each room of the batch has its `rooms` row, then lock those
 //!    rows `FOR UPDATE`, in room order (so two instances never deadlock);
@@ -18,7 +26,7 @@
 //! answered. A failed transaction is rolled back and every poster in it gets
 //! [`StoreError::Unavailable`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
@@ -52,6 +60,8 @@ const INSERT_MESSAGES: &str = "INSERT INTO messages \
 const MOVE_LAST_IDS: &str = "UPDATE rooms SET last_id = v.id \
      FROM unnest($1::text[], $2::uuid[]) AS v (room, id) WHERE rooms.room = v.room";
 const NOTIFY: &str = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
+const APPEND_AT_ONCE: &str = "SELECT appended_room, previous_id FROM chat_append($1, \
+     $2::text[], $3::uuid[], $4::timestamptz[], $5::bytea[], $6::bytea[], $7::text[])";
 
 /// One post waiting for its id and its commit.
 pub(super) struct Append {
@@ -74,6 +84,9 @@ pub(super) struct Writer {
 }
 
 type Answer = Result<Appended, AppendError>;
+/// A batch's answers in order, and what each room got.
+type Committed = (Vec<Answer>, BTreeMap<RoomName, RoomCommit>);
+type Submissions = Vec<(RoomName, NewMessage)>;
 
 impl Writer {
     /// Commits appends until the store is dropped.
@@ -97,11 +110,14 @@ impl Writer {
             .unzip();
         match self.insert(submissions).await {
             Ok((answers, commits)) => {
+                #[cfg(test)]
+                self.transactions
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Wake the watchers before answering, so that by the time a
                 // poster hears `Ok`, every local watch of its room has fired.
                 for (room, commit) in commits {
                     if let Some(last) = commit.messages.last() {
-                        self.newest.advance(&room, last.id);
+                        let _ = self.newest.advance(&room, last.id);
                     }
                     self.watchers.notify(&room, commit);
                 }
@@ -121,11 +137,12 @@ impl Writer {
 
     /// Commits `submissions` in one transaction; answers them in order, and
     /// says what each room got.
-    async fn insert(
-        &mut self,
-        submissions: Vec<(RoomName, NewMessage)>,
-    ) -> Result<(Vec<Answer>, BTreeMap<RoomName, RoomCommit>), BoxError> {
+    async fn insert(&mut self, submissions: Submissions) -> Result<Committed, BoxError> {
         let mut client = self.pool.get().await?;
+        let submissions = match self.insert_at_once(&client, submissions).await? {
+            Ok(committed) => return Ok(committed),
+            Err(refused) => refused,
+        };
         let transaction = client.transaction().await?;
         let rooms: Vec<String> = submissions
             .iter()
@@ -205,19 +222,11 @@ impl Writer {
             stored.push((message, key));
         }
 
-        let mut commits: BTreeMap<RoomName, RoomCommit> = BTreeMap::new();
+        let commits = commits_of(stored.iter().map(|(message, _)| message), &previous);
         if !stored.is_empty() {
             let mut columns = Columns::default();
             for (message, key) in &stored {
-                columns.push(message, key.clone());
-                commits
-                    .entry(message.room.clone())
-                    .or_insert_with(|| RoomCommit {
-                        previous_newest: previous.get(message.room.as_str()).copied().flatten(),
-                        messages: Vec::new(),
-                    })
-                    .messages
-                    .push(message.clone());
+                columns.push_message(message, key.as_deref());
             }
             let (moved_rooms, newest): (Vec<String>, Vec<Uuid>) = commits
                 .iter()
@@ -257,11 +266,109 @@ impl Writer {
             .await?;
         }
         transaction.commit().await?;
-        #[cfg(test)]
-        self.transactions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok((answers, commits))
     }
+
+    /// Commits `submissions` with one call of `chat_append` (one round
+    /// trip), ids chosen here above this instance's last id and the newest
+    /// id it knows of per room. Hands them back, untouched and unstored, when
+    /// the function refuses them or a key repeats within the batch: the
+    /// locked path then decides.
+    async fn insert_at_once(
+        &mut self,
+        client: &deadpool_postgres::Client,
+        submissions: Submissions,
+    ) -> Result<Result<Committed, Submissions>, BoxError> {
+        let mut keys = HashSet::new();
+        let repeated = submissions.iter().any(|(room, message)| {
+            message
+                .idempotency_key()
+                .is_some_and(|key| !keys.insert((room.as_str(), key.as_str())))
+        });
+        if repeated {
+            return Ok(Err(submissions));
+        }
+        let mut last_id = self.last_id;
+        let mut room_last: HashMap<&RoomName, Option<Uuid>> = HashMap::new();
+        let mut stamps = Vec::with_capacity(submissions.len());
+        let mut columns = Columns::default();
+        for (room, message) in &submissions {
+            let now = self.clock.now();
+            let known = room_last
+                .entry(room)
+                .or_insert_with(|| self.newest.get(room));
+            let id = IdGenerator::starting_after(last_id.max(*known)).next(now);
+            last_id = Some(id);
+            *known = Some(id);
+            let created_at = truncate_to_micros(now);
+            columns.push(
+                room.as_str(),
+                id,
+                created_at,
+                message.author(),
+                message.body(),
+                message.idempotency_key().map(|key| key.as_str()),
+            );
+            stamps.push((id, created_at));
+        }
+        let append = client.prepare_cached(APPEND_AT_ONCE).await?;
+        let rows = client
+            .query(
+                &append,
+                &[
+                    &CHANNEL,
+                    &columns.rooms,
+                    &columns.ids,
+                    &columns.created_at,
+                    &columns.authors,
+                    &columns.bodies,
+                    &columns.keys,
+                ],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(Err(submissions));
+        }
+        self.last_id = last_id;
+        let previous: HashMap<String, Option<Uuid>> =
+            rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        let messages: Vec<Message> = submissions
+            .into_iter()
+            .zip(stamps)
+            .map(|((room, message), (id, created_at))| message.into_message(id, room, created_at))
+            .collect();
+        let commits = commits_of(messages.iter(), &previous);
+        let answers = messages
+            .into_iter()
+            .map(|message| {
+                Ok(Appended {
+                    message,
+                    replayed: false,
+                })
+            })
+            .collect();
+        Ok(Ok((answers, commits)))
+    }
+}
+
+/// What each room got from `messages` (oldest first), given each room's
+/// last id before them.
+fn commits_of<'a>(
+    messages: impl Iterator<Item = &'a Message>,
+    previous: &HashMap<String, Option<Uuid>>,
+) -> BTreeMap<RoomName, RoomCommit> {
+    let mut commits: BTreeMap<RoomName, RoomCommit> = BTreeMap::new();
+    for message in messages {
+        commits
+            .entry(message.room.clone())
+            .or_insert_with(|| RoomCommit {
+                previous_newest: previous.get(message.room.as_str()).copied().flatten(),
+                messages: Vec::new(),
+            })
+            .messages
+            .push(message.clone());
+    }
+    commits
 }
 
 /// One failure, reported to every poster of the batch.
@@ -292,18 +399,33 @@ struct Columns {
 }
 
 impl Columns {
-    fn push(&mut self, message: &Message, key: Option<String>) {
-        self.rooms.push(message.room.as_str().to_owned());
-        self.ids.push(message.id);
-        self.created_at.push(message.created_at);
-        self.authors.push(
-            message
-                .author
-                .as_ref()
-                .map(|author| author.as_bytes().to_vec()),
+    fn push(
+        &mut self,
+        room: &str,
+        id: Uuid,
+        created_at: chrono::DateTime<chrono::Utc>,
+        author: Option<&str>,
+        body: &str,
+        key: Option<&str>,
+    ) {
+        self.rooms.push(room.to_owned());
+        self.ids.push(id);
+        self.created_at.push(created_at);
+        self.authors
+            .push(author.map(|author| author.as_bytes().to_vec()));
+        self.bodies.push(body.as_bytes().to_vec());
+        self.keys.push(key.map(str::to_owned));
+    }
+
+    fn push_message(&mut self, message: &Message, key: Option<&str>) {
+        self.push(
+            message.room.as_str(),
+            message.id,
+            message.created_at,
+            message.author.as_deref(),
+            &message.body,
+            key,
         );
-        self.bodies.push(message.body.as_bytes().to_vec());
-        self.keys.push(key);
     }
 }
 
