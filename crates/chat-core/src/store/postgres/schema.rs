@@ -29,7 +29,7 @@ const MIGRATION_LOCK: i64 = 0x6368_6174_0001;
 /// The schema, one step per entry: entry `n` (counting from 1) takes a
 /// database from version `n - 1` to `n`. Entries that have shipped never
 /// change; a new schema is a new entry.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: messages with idempotency keys, and the per-room ordering row.
     "CREATE TABLE messages (
          room text NOT NULL,

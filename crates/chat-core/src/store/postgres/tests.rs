@@ -263,6 +263,47 @@ async fn concurrent_appends_share_transactions() {
 }
 
 #[tokio::test]
+async fn a_database_of_the_first_schema_is_upgraded_and_keeps_its_messages() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let (admin, connection) = tokio_postgres::connect(&database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // What a chat-server of schema version 1 left behind: one message.
+    admin.batch_execute(schema::MIGRATIONS[0]).await.unwrap();
+    admin
+        .batch_execute(
+            "CREATE TABLE chat_schema (version integer NOT NULL);
+             INSERT INTO chat_schema VALUES (1);
+             INSERT INTO rooms VALUES ('general', '01900000-0000-7000-8000-000000000001', NULL);
+             INSERT INTO messages VALUES ('general', '01900000-0000-7000-8000-000000000001',
+                 '2024-06-01T00:00:00Z', NULL, 'old', NULL);",
+        )
+        .await
+        .unwrap();
+    let store = PostgresStore::open(&database.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let version: i32 = admin
+        .query_one("SELECT version FROM chat_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(usize::try_from(version).unwrap(), schema::known_version());
+    let general = RoomName::general();
+    let new = store.append(&general, new_message("new")).await.unwrap();
+    let page = store
+        .read(&general, ReadQuery::Latest { limit: 10 })
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["old", "new"]);
+    assert!(new.message.id > page.messages[0].id);
+}
+
+#[tokio::test]
 async fn a_database_from_a_newer_chat_server_is_refused() {
     let Some(database) = TestDatabase::create().await else {
         return;
