@@ -17,7 +17,8 @@
 //! - [`auth`]: access control (`--auth-file`), reloaded on SIGHUP.
 //! - [`limits`]: waiting requests (`--max-parked`) and posts per client
 //!   (`--post-rate`).
-//! - `metrics`: the Prometheus registry behind `GET /metrics`.
+//! - `metrics`: the Prometheus registry behind `GET /metrics`; `observe`:
+//!   the middleware that records and logs every request.
 //! - [`token_cli`]: `chat-server token new`.
 
 pub mod auth;
@@ -26,6 +27,7 @@ mod connection;
 pub mod error;
 pub mod limits;
 mod metrics;
+mod observe;
 mod poll_params;
 mod pruning;
 mod routes;

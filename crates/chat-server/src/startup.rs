@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpServer};
 use chat_core::store::{OpenError, StoreOptions};
 use chat_core::{ChatStore, SystemClock};
@@ -16,11 +15,12 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Access, AuthFileError};
 use crate::config::ConfigError;
 use crate::limits::{ParkedSlots, PostLimiter};
-use crate::metrics::{self, MeteredStore, Metrics};
+use crate::metrics::{MeteredStore, Metrics};
+use crate::observe::Observe;
 use crate::pruning::{self, PrunerGuard};
 use crate::serialised::SerialisedCache;
 use crate::state::{AppState, CACHED_PAGES};
-use crate::{connection, routes, telemetry, Config};
+use crate::{connection, routes, Config};
 
 /// Pending connections the kernel queues before accepting: thousands of
 /// pollers reconnect at once after a restart.
@@ -122,8 +122,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(metrics::record_request))
-                .wrap(from_fn(telemetry::log_request))
+                .wrap(Observe)
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

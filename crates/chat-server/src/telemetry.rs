@@ -5,9 +5,7 @@ use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::ServiceResponse;
 use actix_web::HttpMessage;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -53,18 +51,12 @@ pub fn init_subscriber_for_process() {
 }
 
 /// Logs method, path (never the query, which may hold `access_token`),
-/// status, duration and the token's name (never the token) of every request.
-pub(crate) async fn log_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+/// status, duration and the token's name (never the token) of a request
+/// answered with `response`, which arrived at `started`.
+pub(crate) fn log_request<B>(response: &ServiceResponse<B>, started: Instant) {
     if !tracing::enabled!(tracing::Level::INFO) {
-        return next.call(request).await;
+        return;
     }
-    let started = Instant::now();
-    // Method and path are read from the answer's request: nothing is copied
-    // for the time a parked poll waits.
-    let response = next.call(request).await?;
     let request = response.request();
     let token = request
         .extensions()
@@ -80,5 +72,4 @@ pub(crate) async fn log_request(
         elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
-    Ok(response)
 }

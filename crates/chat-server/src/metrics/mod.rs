@@ -14,7 +14,7 @@
 //!   message, the time from the message's `created_at` (which the store
 //!   assigns as it commits) to the moment the answer is built.
 
-mod middleware;
+mod requests;
 mod store;
 
 use chat_core::Page;
@@ -23,7 +23,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-pub(crate) use middleware::record_request;
+pub(crate) use requests::record_request;
 pub(crate) use store::MeteredStore;
 
 /// The `Content-Type` of the Prometheus text format.
