@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -33,9 +34,13 @@ pub struct Message {
 }
 
 /// A room name: 1 to 64 characters from `[A-Za-z0-9_-]`, case-sensitive.
+///
+/// Shared, not copied, by its clones: every message, watch and parked poll
+/// of a room holds its name, and a clone is a reference count, not an
+/// allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RoomName(String);
+pub struct RoomName(Arc<str>);
 
 impl RoomName {
     /// Validates `name` as a room name.
@@ -46,7 +51,7 @@ impl RoomName {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if valid {
-            Ok(Self(name.to_owned()))
+            Ok(Self(Arc::from(name)))
         } else {
             Err(ValidationError::InvalidRoomName)
         }
@@ -54,7 +59,8 @@ impl RoomName {
 
     /// The default room, `general`.
     pub fn general() -> Self {
-        Self(DEFAULT_ROOM.to_owned())
+        static GENERAL: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(DEFAULT_ROOM));
+        Self(Arc::clone(&GENERAL))
     }
 
     /// The name as a string slice.
@@ -91,7 +97,7 @@ impl TryFrom<String> for RoomName {
 
 impl From<RoomName> for String {
     fn from(room: RoomName) -> Self {
-        room.0
+        room.0.as_ref().to_owned()
     }
 }
 

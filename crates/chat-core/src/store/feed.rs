@@ -16,6 +16,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
+
 use super::{ChatStore, Page, ReadQuery, RoomWatch, StoreError, Wake};
 use crate::RoomName;
 
@@ -81,14 +83,15 @@ impl RoomFeed {
         S: Future<Output = ()> + ?Sized,
     {
         loop {
-            let page = if std::mem::take(&mut self.caught_up) {
-                Page::default()
+            // Only the flag of the empty page read is kept while waiting.
+            let truncated = if std::mem::take(&mut self.caught_up) {
+                false
             } else {
                 let page = self.store.read(&self.room, self.query).await?;
                 if !page.messages.is_empty() {
                     return Ok(self.advance(page));
                 }
-                page
+                page.truncated
             };
             // Wait until a wake-up either answers the query or asks for a
             // read; a commit that holds nothing for this cursor (it is past
@@ -106,7 +109,12 @@ impl RoomFeed {
                         },
                         Wake::Reread => break,
                     },
-                    () = stop.as_mut() => return Ok(page),
+                    () = stop.as_mut() => {
+                        return Ok(Page {
+                            messages: Vec::new(),
+                            truncated,
+                        })
+                    }
                 }
             }
         }
@@ -125,30 +133,35 @@ impl RoomFeed {
 /// empty or `wait` is zero; otherwise the first page that newer messages
 /// make, or the empty page when `wait` runs out or `stop` completes.
 /// `stop` is pinned by the caller, as for [`RoomFeed::next_page`].
-pub async fn wait_for_page<S>(
-    store: &Arc<dyn ChatStore>,
-    room: &RoomName,
+///
+/// Not an `async fn`: the future a parked poll holds keeps only the feed,
+/// the deadline and `stop`, not also the arguments the feed was made from.
+pub fn wait_for_page<'a, S>(
+    store: &'a Arc<dyn ChatStore>,
+    room: &'a RoomName,
     query: ReadQuery,
     wait: Duration,
-    mut stop: Pin<&mut S>,
-) -> Result<Page, StoreError>
+    mut stop: Pin<&'a mut S>,
+) -> impl Future<Output = Result<Page, StoreError>> + 'a
 where
-    S: Future<Output = ()> + ?Sized,
+    S: Future<Output = ()> + ?Sized + 'a,
 {
     if wait.is_zero() {
-        return store.read(room, query).await;
+        return Either::Left(store.read(room, query));
     }
     // The wait counts from now, not from the feed's first read (the timer
     // itself is created inside, where it lives once).
     let deadline = tokio::time::Instant::now() + wait;
     let mut feed = RoomFeed::new(Arc::clone(store), room.clone(), query);
-    let until = std::pin::pin!(async {
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => {}
-            () = stop.as_mut() => {}
-        }
-    });
-    feed.next_page(until).await
+    Either::Right(async move {
+        let until = std::pin::pin!(async {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = stop.as_mut() => {}
+            }
+        });
+        feed.next_page(until).await
+    })
 }
 
 #[cfg(test)]

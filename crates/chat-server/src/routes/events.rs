@@ -33,13 +33,13 @@ pub(crate) async fn get_general(
 /// `GET /rooms/{room}/events`.
 pub(crate) async fn get_room(
     caller: Caller,
-    room: web::Path<String>,
     request: HttpRequest,
     state: web::Data<AppState>,
     cache: web::Data<EventCache>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_read(&room)?;
-    events(RoomName::parse(&room)?, &request, &state, cache).await
+    let room = super::room_in_path(&request);
+    caller.may_read(room)?;
+    events(RoomName::parse(room)?, &request, &state, cache).await
 }
 
 async fn events(

@@ -42,13 +42,13 @@ pub(crate) async fn post_general(
 /// `POST /rooms/{room}/messages`.
 pub(crate) async fn post_room(
     caller: Caller,
-    room: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&room)?;
-    post(RoomName::parse(&room)?, &caller, &request, payload, &state).await
+    let room = super::room_in_path(&request);
+    caller.may_write(room)?;
+    post(RoomName::parse(room)?, &caller, &request, payload, &state).await
 }
 
 /// `GET /messages`.
@@ -64,12 +64,12 @@ pub(crate) async fn get_general(
 /// `GET /rooms/{room}/messages`.
 pub(crate) async fn get_room(
     caller: Caller,
-    room: web::Path<String>,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_read(&room)?;
-    get(RoomName::parse(&room)?, &request, &state).await
+    let room = super::room_in_path(&request);
+    caller.may_read(room)?;
+    get(RoomName::parse(room)?, &request, &state).await
 }
 
 /// Posts for a caller already allowed to write into `room`.

@@ -49,6 +49,12 @@ fn segments_match(pattern: &str, path: &str) -> bool {
     }) && segments.next().is_none()
 }
 
+/// The `{room}` segment of a `/rooms/{room}/...` route, as routed (not yet
+/// validated). Borrowed from the request: a parked poll holds no copy.
+fn room_in_path(request: &actix_web::HttpRequest) -> &str {
+    request.match_info().get("room").unwrap_or_default()
+}
+
 /// Registers every route of the contract, and the browser page.
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
