@@ -249,17 +249,7 @@ impl Writer {
             // In order on the connection: the insert, the rooms' new last
             // ids, then the notification that fires at commit.
             try_join3(
-                transaction.execute(
-                    &insert_messages,
-                    &[
-                        &columns.rooms,
-                        &columns.ids,
-                        &columns.created_at,
-                        &columns.authors,
-                        &columns.bodies,
-                        &columns.keys,
-                    ],
-                ),
+                transaction.execute(&insert_messages, &columns.params()),
                 transaction.execute(&move_last_ids, &[&moved_rooms, &newest]),
                 transaction.execute(&notify, &[&CHANNEL, &payloads]),
             )
@@ -312,18 +302,11 @@ impl Writer {
             stamps.push((id, created_at));
         }
         let append = client.prepare_cached(APPEND_AT_ONCE).await?;
+        let [rooms, ids, created_at, authors, bodies, keys] = columns.params();
         let rows = client
             .query(
                 &append,
-                &[
-                    &CHANNEL,
-                    &columns.rooms,
-                    &columns.ids,
-                    &columns.created_at,
-                    &columns.authors,
-                    &columns.bodies,
-                    &columns.keys,
-                ],
+                &[&CHANNEL, rooms, ids, created_at, authors, bodies, keys],
             )
             .await?;
         if rows.is_empty() {
@@ -398,7 +381,23 @@ struct Columns {
     keys: Vec<Option<String>>,
 }
 
+/// A statement parameter.
+type ParamSql = dyn tokio_postgres::types::ToSql + Sync;
+
 impl Columns {
+    /// The columns as statement parameters, in the order `INSERT_MESSAGES`
+    /// and `chat_append` take them.
+    fn params(&self) -> [&ParamSql; 6] {
+        [
+            &self.rooms,
+            &self.ids,
+            &self.created_at,
+            &self.authors,
+            &self.bodies,
+            &self.keys,
+        ]
+    }
+
     fn push(
         &mut self,
         room: &str,
