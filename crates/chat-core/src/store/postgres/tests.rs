@@ -90,7 +90,11 @@ async fn a_commit_on_one_instance_wakes_watchers_on_the_other_but_not_its_own_tw
     // comes back ahead of A's next one (they arrive in commit order) and
     // must be ignored: the next wake-up on B is A's next message, relayed.
     assert!(on_b.changed().now_or_never().is_some(), "b's own commit");
-    let again = a.append(&general, new_message("again")).await.unwrap().message;
+    let again = a
+        .append(&general, new_message("again"))
+        .await
+        .unwrap()
+        .message;
     assert_eq!(
         within("a's next notification", on_b.changed()).await,
         Wake::Commit(Arc::new(RoomCommit {
