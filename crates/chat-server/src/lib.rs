@@ -10,7 +10,8 @@
 //! - `sse`: the body of an event stream (`GET /events`), over the same
 //!   chat-core feed; `connection`: the socket options that end a stream
 //!   (or any response) nobody reads.
-//! - `state`: what every handler shares.
+//! - `state`: what every handler shares; `stopping`: how parked requests
+//!   see the shutdown.
 //! - `pruning`: retention in the background, stopped with the application.
 //! - [`error`]: [`ApiError`], the contract's JSON errors.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
@@ -35,6 +36,7 @@ mod serialised;
 mod sse;
 pub mod startup;
 mod state;
+mod stopping;
 pub mod telemetry;
 pub mod token_cli;
 

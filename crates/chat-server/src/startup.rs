@@ -162,7 +162,7 @@ impl Application {
             );
         }
         // Only once the socket is bound: a failed start leaves nothing running.
-        let pruner = pruning::spawn(store, config.retention());
+        let pruner = pruning::spawn(Arc::clone(&store), config.retention());
         let server = server.run();
         // Not `HttpServer::shutdown_signal`: actix then stops its "system"
         // too, after a fixed 300 ms pause that delayed every exit.
@@ -170,6 +170,8 @@ impl Application {
         let stop = shutdown.0.clone();
         tokio::spawn(async move {
             stop.cancelled().await;
+            // Parked polls and streams see the cancelled token once woken.
+            store.wake_all_watches();
             handle.stop(true).await;
         });
         Ok(Self {

@@ -29,7 +29,8 @@ pub(crate) struct AppState {
     pub max_body_bytes: usize,
     /// How long a client gets to send a request body.
     pub body_timeout: Duration,
-    /// Fires when the server stops, so parked polls answer at once.
+    /// Cancelled when the server stops; parked polls and streams look at it
+    /// when their watch wakes them (see `crate::stopping`).
     pub shutdown: CancellationToken,
     /// Recent pages as JSON, by their first and last ids.
     pub page_json: SerialisedCache<(Uuid, Uuid)>,

@@ -61,6 +61,7 @@ macro_rules! conformance_suite {
             bodies_and_authors_are_stored_exactly_as_sent,
             a_message_appended_between_read_and_wait_still_wakes_the_watch,
             a_watch_ignores_other_rooms,
+            wake_all_watches_wakes_every_room_of_the_store,
             a_watch_receives_the_commit_that_woke_it,
             a_wake_up_without_messages_makes_a_parked_feed_read_again,
             wake_all_makes_every_parked_feed_read_again,
@@ -392,6 +393,10 @@ impl ChatStore for Unannounced {
         self.watchers.subscribe(room)
     }
 
+    fn wake_all_watches(&self) {
+        self.watchers.wake_all();
+    }
+
     async fn prune(&self) -> Result<u64, StoreError> {
         self.inner.prune().await
     }
@@ -562,6 +567,18 @@ pub(crate) async fn a_watch_ignores_other_rooms(
     let mut watch = store.watch(&room("quiet"));
     append_all(&*store, &room("busy"), &["elsewhere"]).await;
     assert!(watch.changed().now_or_never().is_none());
+}
+
+pub(crate) async fn wake_all_watches_wakes_every_room_of_the_store(
+    fixture: impl AsyncFnOnce(StoreOptions) -> Fixture,
+) {
+    let Fixture { store, _keep_alive } = fixture(StoreOptions::default()).await;
+    let mut quiet = store.watch(&room("quiet"));
+    let mut general = store.watch(&RoomName::general());
+    assert!(quiet.changed().now_or_never().is_none());
+    store.wake_all_watches();
+    assert_eq!(quiet.changed().now_or_never(), Some(Wake::Reread));
+    assert_eq!(general.changed().now_or_never(), Some(Wake::Reread));
 }
 
 pub(crate) async fn concurrent_appends_keep_every_message_once_and_each_posters_order(

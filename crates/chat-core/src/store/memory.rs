@@ -157,6 +157,10 @@ impl ChatStore for MemoryStore {
         self.watchers.subscribe(room)
     }
 
+    fn wake_all_watches(&self) {
+        self.watchers.wake_all();
+    }
+
     async fn prune(&self) -> Result<u64, StoreError> {
         if !self.retention.is_enabled() {
             return Ok(0);

@@ -110,6 +110,12 @@ pub trait ChatStore: Send + Sync + Debug {
     /// between the read and the wait.
     fn watch(&self, room: &RoomName) -> RoomWatch;
 
+    /// Wakes every watch of every room with [`Wake::Reread`], so that each
+    /// waiter looks again at once: a server that stops calls it, and its
+    /// parked polls then see their stop condition without holding a
+    /// shutdown waiter of their own.
+    fn wake_all_watches(&self);
+
     /// Deletes what the retention settings no longer keep; returns how many
     /// messages were deleted.
     async fn prune(&self) -> Result<u64, StoreError>;

@@ -48,6 +48,10 @@ impl ChatStore for MeteredStore {
         self.inner.watch(room)
     }
 
+    fn wake_all_watches(&self) {
+        self.inner.wake_all_watches();
+    }
+
     async fn prune(&self) -> Result<u64, StoreError> {
         self.timed("prune", self.inner.prune()).await
     }

@@ -1,6 +1,7 @@
 //! `POST` and `GET` on `/messages` (the room `general`) and
 //! `/rooms/{room}/messages`.
 
+use std::future::Future;
 use std::time::Duration;
 
 use actix_web::http::header::{self, ContentType, HeaderValue};
@@ -8,12 +9,14 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_core::store::{wait_for_page, Page};
 use chat_core::{IdempotencyKey, Message, NewMessage, RoomName, ValidationError};
+use futures_util::future::Either;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
 use crate::poll_params::PollParams;
 use crate::state::AppState;
+use crate::stopping::stopping;
 use crate::ApiError;
 
 /// The header that tells a client retention deleted messages it never saw.
@@ -52,24 +55,28 @@ pub(crate) async fn post_room(
 }
 
 /// `GET /messages`.
-pub(crate) async fn get_general(
+pub(crate) fn get_general(
     caller: Caller,
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    caller.may_read(RoomName::general().as_str())?;
-    get(RoomName::general(), &request, &state).await
+) -> impl Future<Output = Result<HttpResponse, ApiError>> {
+    let room = caller
+        .may_read(RoomName::general().as_str())
+        .map(|()| RoomName::general());
+    get(room, &request, state)
 }
 
 /// `GET /rooms/{room}/messages`.
-pub(crate) async fn get_room(
+pub(crate) fn get_room(
     caller: Caller,
     request: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> impl Future<Output = Result<HttpResponse, ApiError>> {
     let room = super::room_in_path(&request);
-    caller.may_read(room)?;
-    get(RoomName::parse(room)?, &request, &state).await
+    let room = caller
+        .may_read(room)
+        .and_then(|()| Ok(RoomName::parse(room)?));
+    get(room, &request, state)
 }
 
 /// Posts for a caller already allowed to write into `room`.
@@ -102,16 +109,60 @@ async fn post(
     Ok(HttpResponse::Created().json(appended.message))
 }
 
-async fn get(
-    room: RoomName,
+/// Answers a GET on `room` (or its error). Not an `async fn`, and the
+/// handlers above neither: the future a parked poll holds keeps the room,
+/// the parameters and the state once, not also the arguments they came from
+/// (an `async fn` keeps each argument twice, and every parked poll's memory
+/// counts).
+fn get(
+    room: Result<RoomName, ApiError>,
     request: &HttpRequest,
-    state: &AppState,
-) -> Result<HttpResponse, ApiError> {
-    let params = PollParams::parse(request.query_string(), &state.poll_limits)?;
-    let mut page = state.store.read(&room, params.query).await?;
-    if page.messages.is_empty() && !params.wait.is_zero() {
-        page = park(&room, &params, state).await?;
+    state: web::Data<AppState>,
+) -> impl Future<Output = Result<HttpResponse, ApiError>> {
+    let checked = room.and_then(|room| {
+        let params = PollParams::parse(request.query_string(), &state.poll_limits)?;
+        Ok((room, params))
+    });
+    let (room, params) = match checked {
+        Ok(checked) => checked,
+        Err(error) => return Either::Left(std::future::ready(Err(error))),
+    };
+    Either::Right(async move {
+        let read = state.store.read(&room, params.query).await?;
+        let page = if read.messages.is_empty() && !params.wait.is_zero() {
+            // Only the answer is kept while parked, not this empty read.
+            drop(read);
+            park(&room, &params, &state).await?
+        } else {
+            read
+        };
+        Ok(page_response(&state, &page))
+    })
+}
+
+/// Waits for the page `params` select, holding a parked slot: past
+/// --max-parked the request is refused, while reads that answer at once go
+/// on. Not an `async fn` either, for the same reason as [`get`].
+fn park<'a>(
+    room: &'a RoomName,
+    params: &'a PollParams,
+    state: &'a AppState,
+) -> impl Future<Output = Result<Page, ApiError>> + 'a {
+    // Held by the future, so until the answer is ready.
+    let slot = state.parked.try_acquire();
+    async move {
+        if slot.is_none() {
+            return Err(ApiError::Overloaded);
+        }
+        let shutdown = std::pin::pin!(stopping(&state.shutdown));
+        let page = wait_for_page(&state.store, room, params.query, params.wait, shutdown).await?;
+        state.metrics.observe_wakeup(&page);
+        Ok(page)
     }
+}
+
+/// The 200 answer to a GET: `page` as JSON, with the headers of the contract.
+fn page_response(state: &AppState, page: &Page) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     // A constant header value: one commit answers thousands of polls.
     response.insert_header((header::CACHE_CONTROL, NO_STORE));
@@ -119,22 +170,9 @@ async fn get(
     if page.truncated {
         response.insert_header((HISTORY_TRUNCATED, "true"));
     }
-    Ok(response
+    response
         .content_type(ContentType::json())
-        .body(page_json(state, &page.messages)))
-}
-
-/// Waits for the page `params` select, holding a parked slot: past
-/// --max-parked the request is refused, while reads that answer at once go
-/// on. Its own function so that a parked poll's future holds only what the
-/// wait needs (the reads before it and the answer after it are not laid out
-/// beside it).
-async fn park(room: &RoomName, params: &PollParams, state: &AppState) -> Result<Page, ApiError> {
-    let _slot = state.parked.try_acquire().ok_or(ApiError::Overloaded)?;
-    let shutdown = std::pin::pin!(state.shutdown.cancelled());
-    let page = wait_for_page(&state.store, room, params.query, params.wait, shutdown).await?;
-    state.metrics.observe_wakeup(&page);
-    Ok(page)
+        .body(page_json(state, &page.messages))
 }
 
 /// The page as the JSON array the API returns. A non-empty page is

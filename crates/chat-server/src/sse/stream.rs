@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::{EventCache, PING, RETRY, TRUNCATED};
 use crate::limits::ParkedPermit;
+use crate::stopping::stopping;
 
 /// The response body of an event stream following `feed`. It reads the next
 /// page only when polled for more bytes, so a client that does not read
@@ -77,7 +78,7 @@ impl Source {
             let until = std::pin::pin!(async {
                 tokio::select! {
                     () = tokio::time::sleep_until(ping_at) => {}
-                    () = shutdown.cancelled() => {}
+                    () = stopping(shutdown) => {}
                 }
             });
             let page = self.feed.next_page(until).await;

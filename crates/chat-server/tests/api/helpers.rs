@@ -259,6 +259,10 @@ impl ChatStore for ObservedStore {
         watch
     }
 
+    fn wake_all_watches(&self) {
+        self.inner.wake_all_watches();
+    }
+
     async fn prune(&self) -> Result<u64, StoreError> {
         self.inner.prune().await
     }

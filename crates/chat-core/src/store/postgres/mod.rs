@@ -237,6 +237,10 @@ impl ChatStore for PostgresStore {
         self.watchers.subscribe(room)
     }
 
+    fn wake_all_watches(&self) {
+        self.watchers.wake_all();
+    }
+
     async fn prune(&self) -> Result<u64, StoreError> {
         if !self.options.retention.is_enabled() {
             return Ok(0);

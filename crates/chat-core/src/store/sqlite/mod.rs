@@ -237,6 +237,10 @@ impl ChatStore for SqliteStore {
         self.watchers.subscribe(room)
     }
 
+    fn wake_all_watches(&self) {
+        self.watchers.wake_all();
+    }
+
     async fn prune(&self) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue()?.send(Request::Prune(reply))?;
