@@ -5,7 +5,9 @@
 //! is newer than anything this instance knows of for the room, in a room
 //! somebody here watches, is relayed to the room's watchers. The
 //! notification is only a hint: the relay reads the room by cursor, after
-//! the newest id known before, once for every local watcher, and wakes them
+//! the newest id known before, once for every local watcher (on the
+//! listening connection itself, whose server process has just woken to send
+//! the notification, where a pooled one would likely be idle), and wakes them
 //! with what it read as a [`RoomCommit`], so they answer from it as from a
 //! local commit (one read per notification, not one per parked poll). When
 //! that read cannot stand for the room (the room was unknown here,
@@ -22,16 +24,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 use uuid::Uuid;
 
-use super::readers::read_page;
+use super::readers::{prepare_read_after, read_after};
 use super::writer::parse_payload;
 use super::{NewestSeen, CHANNEL};
-use crate::store::{ReadQuery, RoomCommit, Watchers};
+use crate::store::{RoomCommit, Watchers};
 use crate::RoomName;
 
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
@@ -41,17 +43,24 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// newest id known here is left to its watchers' own reads.
 const RELAY_LIMIT: usize = 256;
 
-/// A connection that listens, and the task reading its notifications.
+/// A connection that listens: the task that drives it and takes its
+/// notifications, and the task that relays them (and owns the client).
+/// Dropping it ends both, and so the connection.
 struct Listening {
-    /// Dropping the client ends the connection, and so the driver.
-    _client: Client,
     driver: JoinHandle<()>,
+    relaying: JoinHandle<()>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.driver.abort();
+        self.relaying.abort();
+    }
 }
 
 /// What turns a notification into a wake-up.
 #[derive(Clone)]
 pub(super) struct Relay {
-    pub(super) pool: Pool,
     pub(super) watchers: Watchers,
     pub(super) newest: Arc<NewestSeen>,
 }
@@ -84,29 +93,42 @@ async fn keep_listening(config: Config, relay: Relay, mut listening: Listening) 
 
 async fn listen(config: &Config, relay: &Relay) -> Result<Listening, tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
-    let relay = relay.clone();
+    let (notified, mut notifications) = mpsc::unbounded_channel();
+    // The connection must be polled while the relay's reads wait on it, so
+    // the relay runs beside this task, not inside it.
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
             if let AsyncMessage::Notification(notification) = message {
-                if let Some((id, room)) = parse_payload(notification.payload()) {
-                    relay.committed(&room, id).await;
+                if let Some(commit) = parse_payload(notification.payload()) {
+                    let _ = notified.send(commit);
                 }
             }
         }
     });
+    let statement = prepare_read_after(&client).await?;
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    Ok(Listening {
-        _client: client,
-        driver,
-    })
+    let relay = relay.clone();
+    let relaying = tokio::spawn(async move {
+        while let Some((id, room)) = notifications.recv().await {
+            relay.committed(&client, &statement, &room, id).await;
+        }
+    });
+    Ok(Listening { driver, relaying })
 }
 
 impl Relay {
-    /// Another instance (or this one) committed to `room` up to `newest`.
+    /// Another instance (or this one) committed to `room` up to `newest`;
+    /// `client` is the listening connection, `read_after` prepared on it.
     /// Notifications are handled one at a time, so one relayed read also
     /// covers the notifications queued behind it (their ids are then known).
-    async fn committed(&self, room: &RoomName, newest: Uuid) {
+    async fn committed(
+        &self,
+        client: &Client,
+        read_after: &Statement,
+        room: &RoomName,
+        newest: Uuid,
+    ) {
         let Some(previous) = self.newest.advance(room, newest) else {
             return;
         };
@@ -115,7 +137,7 @@ impl Relay {
         if !self.watchers.is_watched(room) {
             return;
         }
-        match self.read_commit(room, previous).await {
+        match read_commit(client, read_after, room, previous).await {
             Some(commit) => {
                 if let Some(last) = commit.messages.last() {
                     let _ = self.newest.advance(room, last.id);
@@ -125,21 +147,22 @@ impl Relay {
             None => self.watchers.notify_changed(room),
         }
     }
+}
 
-    /// Every message of `room` after `previous`, if one read can say so.
-    async fn read_commit(&self, room: &RoomName, previous: Option<Uuid>) -> Option<RoomCommit> {
-        let previous = previous?;
-        let client = self.pool.get().await.ok()?;
-        let query = ReadQuery::After {
-            cursor: previous,
-            limit: RELAY_LIMIT,
-        };
-        let page = read_page(&client, room, query).await.ok()?;
-        let whole =
-            !page.truncated && !page.messages.is_empty() && page.messages.len() < RELAY_LIMIT;
-        whole.then_some(RoomCommit {
-            previous_newest: Some(previous),
-            messages: page.messages,
-        })
-    }
+/// Every message of `room` after `previous`, if one read can say so.
+async fn read_commit(
+    client: &Client,
+    statement: &Statement,
+    room: &RoomName,
+    previous: Option<Uuid>,
+) -> Option<RoomCommit> {
+    let previous = previous?;
+    let page = read_after(client, statement, room, previous, RELAY_LIMIT)
+        .await
+        .ok()?;
+    let whole = !page.truncated && !page.messages.is_empty() && page.messages.len() < RELAY_LIMIT;
+    whole.then_some(RoomCommit {
+        previous_newest: Some(previous),
+        messages: page.messages,
+    })
 }

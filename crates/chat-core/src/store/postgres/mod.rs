@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -126,6 +126,10 @@ impl PostgresStore {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            // The connection used last: its server process is the likeliest
+            // to be awake still (after a silence, waking a cold one is most
+            // of a read's time).
+            .queue_mode(QueueMode::Lifo)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(CONNECT_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT))
@@ -141,7 +145,6 @@ impl PostgresStore {
         let watchers = Watchers::default();
         let newest = Arc::new(NewestSeen::default());
         let relay = listener::Relay {
-            pool: pool.clone(),
             watchers: watchers.clone(),
             newest: Arc::clone(&newest),
         };

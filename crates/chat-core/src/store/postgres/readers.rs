@@ -2,7 +2,7 @@
 //! record come from one snapshot even if a prune commits meanwhile.
 
 use deadpool_postgres::Client;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
 use crate::store::{Page, ReadQuery};
@@ -31,6 +31,39 @@ const SELECT_BEFORE: &str = "SELECT id, created_at, author, body FROM messages \
 const SELECT_LATEST: &str = "SELECT id, created_at, author, body FROM messages \
      WHERE room = $1 ORDER BY id DESC LIMIT $2";
 
+/// Prepares the statement [`read_after`] runs, on a connection outside the
+/// pool (the pool's connections cache it themselves).
+pub(super) async fn prepare_read_after(
+    client: &tokio_postgres::Client,
+) -> Result<Statement, tokio_postgres::Error> {
+    client.prepare(SELECT_AFTER).await
+}
+
+/// The messages of `room` after `cursor`, at most `limit`, with `statement`
+/// prepared from [`SELECT_AFTER`] on `client`'s connection.
+pub(super) async fn read_after(
+    client: &tokio_postgres::Client,
+    statement: &Statement,
+    room: &RoomName,
+    cursor: Uuid,
+    limit: usize,
+) -> Result<Page, tokio_postgres::Error> {
+    let rows = client
+        .query(statement, &[&room.as_str(), &cursor, &limit_param(limit)])
+        .await?;
+    let pruned_through: Option<Uuid> = rows.first().and_then(|row| row.get(0));
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.get::<_, Option<Uuid>>(1).is_some() {
+            messages.push(message_from_row(row, 1, room));
+        }
+    }
+    Ok(Page {
+        messages,
+        truncated: pruned_through.is_some_and(|pruned| cursor < pruned),
+    })
+}
+
 /// The page `query` selects in `room`.
 pub(super) async fn read_page(
     client: &Client,
@@ -41,20 +74,7 @@ pub(super) async fn read_page(
     match query {
         ReadQuery::After { cursor, limit } => {
             let statement = client.prepare_cached(SELECT_AFTER).await?;
-            let rows = client
-                .query(&statement, &[&name, &cursor, &limit_param(limit)])
-                .await?;
-            let pruned_through: Option<Uuid> = rows.first().and_then(|row| row.get(0));
-            let mut messages = Vec::with_capacity(rows.len());
-            for row in &rows {
-                if row.get::<_, Option<Uuid>>(1).is_some() {
-                    messages.push(message_from_row(row, 1, room));
-                }
-            }
-            Ok(Page {
-                messages,
-                truncated: pruned_through.is_some_and(|pruned| cursor < pruned),
-            })
+            read_after(client, &statement, room, cursor, limit).await
         }
         ReadQuery::Before { cursor, limit } => {
             let statement = client.prepare_cached(SELECT_BEFORE).await?;
