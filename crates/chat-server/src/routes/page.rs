@@ -67,17 +67,49 @@ impl Asset {
     }
 }
 
-/// Everything the page loads; `/` is the page itself.
-static ASSETS: [Asset; 4] = [
+/// Everything the page loads; `/` is the page itself, `/app.js` its script,
+/// which imports the modules under `/js/`.
+static ASSETS: [Asset; 11] = [
     Asset::new(
         "/",
         "text/html; charset=utf-8",
         include_bytes!("../../static/index.html"),
     ),
+    Asset::new("/app.js", JAVASCRIPT, include_bytes!("../../static/app.js")),
     Asset::new(
-        "/app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../static/app.js"),
+        "/js/page.js",
+        JAVASCRIPT,
+        include_bytes!("../../static/js/page.js"),
+    ),
+    Asset::new(
+        "/js/options.js",
+        JAVASCRIPT,
+        include_bytes!("../../static/js/options.js"),
+    ),
+    Asset::new(
+        "/js/token.js",
+        JAVASCRIPT,
+        include_bytes!("../../static/js/token.js"),
+    ),
+    Asset::new(
+        "/js/http.js",
+        JAVASCRIPT,
+        include_bytes!("../../static/js/http.js"),
+    ),
+    Asset::new(
+        "/js/render.js",
+        JAVASCRIPT,
+        include_bytes!("../../static/js/render.js"),
+    ),
+    Asset::new(
+        "/js/room-view.js",
+        JAVASCRIPT,
+        include_bytes!("../../static/js/room-view.js"),
+    ),
+    Asset::new(
+        "/js/event-follower.js",
+        JAVASCRIPT,
+        include_bytes!("../../static/js/event-follower.js"),
     ),
     Asset::new(
         "/app.css",
@@ -90,6 +122,8 @@ static ASSETS: [Asset; 4] = [
         include_bytes!("../../static/favicon.svg"),
     ),
 ];
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// Registers the page and its assets: `GET` only, any other method is the
 /// contract's JSON 405.
@@ -131,13 +165,29 @@ mod tests {
 
     #[test]
     fn the_page_loads_its_assets_from_its_own_origin_only() {
-        let page = std::str::from_utf8(ASSETS[0].body).unwrap();
+        let text = |asset: &Asset| std::str::from_utf8(asset.body).unwrap();
+        let page = text(&ASSETS[0]);
+        let scripts: Vec<&str> = ASSETS
+            .iter()
+            .filter(|asset| asset.content_type == JAVASCRIPT)
+            .map(text)
+            .collect();
         for asset in &ASSETS[1..] {
-            assert!(
-                page.contains(&format!("\"{}\"", asset.path)),
-                "{}",
-                asset.path
-            );
+            // The page names its own files; the scripts import the modules
+            // by relative path, from `/app.js` or from a sibling in `/js/`.
+            let named = page.contains(&format!("\"{}\"", asset.path));
+            let imported = asset.path.strip_prefix("/js/").is_some_and(|file| {
+                let from_app = format!("from './js/{file}'");
+                let from_sibling = format!("from './{file}'");
+                scripts
+                    .iter()
+                    .any(|script| script.contains(&from_app) || script.contains(&from_sibling))
+            });
+            assert!(named || imported, "{}", asset.path);
+        }
+        for script in &scripts {
+            // Modules load only from this origin: no absolute import.
+            assert!(!script.contains("from 'http") && !script.contains("import('"));
         }
         // The CSP forbids inline script and style, so the page must have none.
         assert!(!page.contains("<script>") && !page.contains("style="));

@@ -12,7 +12,16 @@ async fn the_page_and_its_assets_have_their_types_and_a_strict_csp() {
     let server = TestServer::start().await;
     for (path, content_type, marker) in [
         ("/", "text/html; charset=utf-8", "<!doctype html>"),
-        ("/app.js", "text/javascript; charset=utf-8", "'use strict';"),
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "from './js/room-view.js'",
+        ),
+        (
+            "/js/room-view.js",
+            "text/javascript; charset=utf-8",
+            "export class RoomView",
+        ),
         ("/app.css", "text/css; charset=utf-8", ".messages"),
         ("/favicon.svg", "image/svg+xml", "<svg"),
     ] {
@@ -55,7 +64,7 @@ async fn an_asset_the_browser_already_has_is_answered_304() {
 async fn other_methods_on_the_page_paths_are_json_405() {
     let server = TestServer::start().await;
     let client = reqwest::Client::new();
-    for path in ["/", "/app.js", "/app.css", "/favicon.svg"] {
+    for path in ["/", "/app.js", "/js/http.js", "/app.css", "/favicon.svg"] {
         let response = client.post(server.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 405, "{path}");
         assert_eq!(response.headers()["allow"], "GET", "{path}");
@@ -73,6 +82,8 @@ async fn paths_near_the_assets_stay_json_404() {
         "/app.js/",
         "/app.jsx",
         "/static/app.js",
+        "/js/",
+        "/js/app.js",
         "/favicon.ico",
     ] {
         let response = reqwest::get(server.url(path)).await.unwrap();
