@@ -45,7 +45,7 @@ use lock::lock_exclusively;
 use newest::{newest_ids, NewestIds};
 use prune::WrittenRooms;
 use queue::{Claim, Queue, QueueLimits};
-use readers::{check, read_page, Readers};
+use readers::{check_readable, read_page, Readers};
 use schema::{migrate, open_writer};
 use writer::{Append, Request, Writer};
 
@@ -128,7 +128,7 @@ impl SqliteStore {
         // Open one reader now, so a problem with read connections shows at
         // start-up rather than on the first request.
         readers
-            .with_connection(|connection| check(connection))
+            .with_connection(|connection| check_readable(connection))
             .map_err(|error| open_error(&path, "cannot read", error))?;
 
         let (requests, queue) = mpsc::sync_channel(limits.capacity);
@@ -270,7 +270,7 @@ impl ChatStore for SqliteStore {
             queue.send(Request::Probe(reply))?;
             queue.answer(&claim, answer).await?;
         }
-        self.readers.run(|connection| check(connection)).await
+        self.readers.check().await
     }
 }
 

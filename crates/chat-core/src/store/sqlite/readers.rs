@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Row};
@@ -22,6 +23,11 @@ use crate::{Message, RoomName};
 /// Read connections, and so reads running at once: more would only compete
 /// for the machine's few cores.
 const READERS: usize = 4;
+/// How long a health read that succeeded answers later health checks. A
+/// burst of them (a load balancer's, or one per new connection) then does
+/// not queue on the pool, holding each request, and whatever its client
+/// sent behind it, while it waits.
+const CHECK_REUSE: Duration = Duration::from_secs(1);
 
 const SELECT_AFTER: &str = "SELECT id, created_at, author, body FROM messages \
      WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
@@ -38,6 +44,8 @@ pub(super) struct Readers {
     /// One permit per connection: reads beyond [`READERS`] wait here, on the
     /// async side, instead of occupying blocking threads.
     permits: Arc<Semaphore>,
+    /// When the last health read succeeded.
+    checked: LastSuccess,
 }
 
 impl Readers {
@@ -46,7 +54,20 @@ impl Readers {
             path,
             idle: Mutex::new(Vec::with_capacity(READERS)),
             permits: Arc::new(Semaphore::new(READERS)),
+            checked: LastSuccess::default(),
         }
+    }
+
+    /// Checks that the file can be read: by a read, or by one that succeeded
+    /// less than [`CHECK_REUSE`] ago. A failure is never reused, so a store
+    /// that recovers is healthy at its next check.
+    pub(super) async fn check(self: &Arc<Self>) -> Result<(), StoreError> {
+        if self.checked.within(Instant::now(), CHECK_REUSE) {
+            return Ok(());
+        }
+        self.run(|connection| check_readable(connection)).await?;
+        self.checked.record(Instant::now());
+        Ok(())
     }
 
     /// Runs `work` on a read connection on a blocking thread.
@@ -102,8 +123,31 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
+/// When something last succeeded.
+#[derive(Debug, Default)]
+struct LastSuccess(Mutex<Option<Instant>>);
+
+impl LastSuccess {
+    /// True when it succeeded less than `reuse` before `now`.
+    fn within(&self, now: Instant, reuse: Duration) -> bool {
+        self.lock()
+            .is_some_and(|at| now.saturating_duration_since(at) < reuse)
+    }
+
+    fn record(&self, now: Instant) {
+        *self.lock() = Some(now);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Instant>> {
+        // One instant: always consistent.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// A trivial query that still has to read the file.
-pub(super) fn check(connection: &Connection) -> rusqlite::Result<()> {
+pub(super) fn check_readable(connection: &Connection) -> rusqlite::Result<()> {
     connection
         .query_row("SELECT 1 FROM messages LIMIT 1", [], |_| Ok(()))
         .optional()
@@ -190,6 +234,17 @@ pub(super) fn message_from_row(row: &Row<'_>, room: &RoomName) -> rusqlite::Resu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_success_stands_for_the_reuse_window_only() {
+        let last = super::LastSuccess::default();
+        let now = std::time::Instant::now();
+        let second = std::time::Duration::from_secs(1);
+        assert!(!last.within(now, second), "nothing succeeded yet");
+        last.record(now);
+        assert!(last.within(now + second / 2, second));
+        assert!(!last.within(now + second, second));
+    }
+
     use super::super::newest::SELECT_NEXT_ROOM;
     use super::super::schema::migrate;
     use super::*;
