@@ -19,6 +19,13 @@ pub(crate) use fallback::not_found;
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/", &["GET"]),
     ("/app.js", &["GET"]),
+    ("/js/page.js", &["GET"]),
+    ("/js/options.js", &["GET"]),
+    ("/js/token.js", &["GET"]),
+    ("/js/http.js", &["GET"]),
+    ("/js/render.js", &["GET"]),
+    ("/js/room-view.js", &["GET"]),
+    ("/js/event-follower.js", &["GET"]),
     ("/app.css", &["GET"]),
     ("/favicon.svg", &["GET"]),
     ("/messages", &["GET", "POST"]),

@@ -78,7 +78,7 @@ const DROP_STREAMS: &str = "window.streamsOpened = 0; \
         close() { this.readyState = 2; } };";
 
 /// The streams that may fail in a row before the page polls instead
-/// (`STREAM_FAILURES_BEFORE_FALLBACK` in app.js).
+/// (`STREAM_FAILURES_BEFORE_FALLBACK` in js/event-follower.js).
 const STREAM_FAILURES_BEFORE_FALLBACK: u64 = 3;
 
 /// Long enough for a page honouring `Retry-After: 1` to be refused many
