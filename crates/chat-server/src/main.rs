@@ -2,6 +2,7 @@
 //! the open-files limit, run until SIGINT or SIGTERM.
 
 use std::error::Error;
+use std::future::Future;
 use std::process::ExitCode;
 
 use chat_server::token_cli::{Command, TokenCommand};
@@ -41,8 +42,9 @@ async fn main() -> ExitCode {
     };
     auth::reload_on_hangup(app.access());
     let shutdown = app.shutdown();
+    let stop = stop_signal();
     tokio::spawn(async move {
-        wait_for_stop_signal().await;
+        stop.await;
         tracing::info!("stop signal received: answering parked polls and shutting down");
         shutdown.trigger();
     });
@@ -82,13 +84,21 @@ fn raise_open_files_limit() {
     }
 }
 
-async fn wait_for_stop_signal() {
+/// Installs the SIGTERM and SIGINT handlers now, and returns what completes
+/// at the first of those signals. Installed before the server says it
+/// listens: a handler installed by a task that has not run yet would leave a
+/// signal sent right after that line its default, fatal action (no graceful
+/// stop, log lines lost).
+fn stop_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate =
         signal(SignalKind::terminate()).expect("cannot install the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    let mut interrupt = signal(SignalKind::interrupt()).expect("cannot install the SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
     }
 }
 
