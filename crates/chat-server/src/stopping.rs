@@ -29,8 +29,15 @@ pub(crate) fn stopping(token: &CancellationToken) -> impl Future<Output = ()> + 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chat_core::store::{wait_for_page, MemoryStore, StoreOptions};
+    use chat_core::{ChatStore, ReadQuery, RoomName};
     use futures_util::FutureExt;
+    use uuid::Uuid;
+
+    use super::*;
 
     #[test]
     fn stopping_is_ready_once_the_token_is_cancelled() {
@@ -39,5 +46,39 @@ mod tests {
         assert!(stop.as_mut().now_or_never().is_none());
         token.cancel();
         assert_eq!(stop.now_or_never(), Some(()));
+    }
+
+    /// The wiring the server relies on: cancelling the token alone wakes
+    /// nobody; waking the store's watches then ends a parked wait at once,
+    /// with the empty page. (On the current-thread runtime a woken task runs
+    /// at the next yield, so "still parked after a yield" means not woken.)
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_parked_wait_ends_when_the_watches_are_woken_after_the_cancel() {
+        let store: Arc<dyn ChatStore> = Arc::new(MemoryStore::new(StoreOptions::default()));
+        let token = CancellationToken::new();
+        let parked = tokio::spawn({
+            let (store, token) = (Arc::clone(&store), token.clone());
+            async move {
+                let query = ReadQuery::After {
+                    cursor: Uuid::nil(),
+                    limit: 10,
+                };
+                let stop = std::pin::pin!(stopping(&token));
+                let room = RoomName::general();
+                wait_for_page(&store, &room, query, Duration::from_secs(60), stop).await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!parked.is_finished(), "the wait parks");
+        token.cancel();
+        tokio::task::yield_now().await;
+        assert!(!parked.is_finished(), "the cancel alone wakes nobody");
+        store.wake_all_watches();
+        let page = tokio::time::timeout(Duration::from_secs(5), parked)
+            .await
+            .expect("woken watches end the wait at once")
+            .unwrap()
+            .unwrap();
+        assert!(page.messages.is_empty());
     }
 }
