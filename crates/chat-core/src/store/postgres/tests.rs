@@ -305,6 +305,16 @@ async fn a_database_of_the_first_schema_is_upgraded_and_keeps_its_messages() {
         .unwrap()
         .get(0);
     assert_eq!(usize::try_from(version).unwrap(), schema::known_version());
+    // Migration 3: the append function is never planned again per call.
+    let settings: Vec<String> = admin
+        .query_one(
+            "SELECT proconfig FROM pg_proc WHERE proname = 'chat_append'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(settings, ["plan_cache_mode=force_generic_plan"]);
     let general = RoomName::general();
     let new = store.append(&general, new_message("new")).await.unwrap();
     let page = store
