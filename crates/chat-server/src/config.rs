@@ -23,7 +23,9 @@ pub struct Config {
     pub addr: String,
 
     /// Where messages live: `sqlite:PATH` (durable; PATH relative to the
-    /// working directory) or `memory` (lost on exit).
+    /// working directory), `postgres://USER@HOST:PORT/DATABASE` (durable,
+    /// shared by several instances; any libpq URL, also `postgresql://`) or
+    /// `memory` (lost on exit).
     #[arg(long, env = "CHAT_STORE", default_value = "sqlite:chat.db")]
     pub store: String,
 
@@ -100,6 +102,39 @@ impl Config {
         config.addr = addr.into();
         config.store = store.into();
         config
+    }
+
+    /// The store as it may be shown (the listening line, logs): a password
+    /// in the URL, as `USER:PASSWORD@` or a `password=` parameter, is
+    /// replaced by `***`.
+    pub fn store_for_display(&self) -> String {
+        let store = match self.store.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                let (authority, path) = rest.split_at(authority_end);
+                match authority.rsplit_once('@') {
+                    Some((user_info, host)) => match user_info.split_once(':') {
+                        Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+                        None => self.store.clone(),
+                    },
+                    None => self.store.clone(),
+                }
+            }
+            None => self.store.clone(),
+        };
+        match store.split_once('?') {
+            Some((base, query)) => {
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some(("password", _)) => "password=***".to_owned(),
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                format!("{base}?{}", query.join("&"))
+            }
+            None => store,
+        }
     }
 
     /// The retention settings handed to the store.
@@ -209,6 +244,25 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_the_store_url_is_never_shown() {
+        let shown = |store: &str| Config::new("127.0.0.1:0", store).store_for_display();
+        assert_eq!(
+            shown("postgres://chat:s3cret@db.example:5432/chat"),
+            "postgres://chat:***@db.example:5432/chat"
+        );
+        assert_eq!(
+            shown("postgresql://chat:p@ss@db/chat?sslmode=disable&password=x"),
+            "postgresql://chat:***@db/chat?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            shown("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test"
+        );
+        assert_eq!(shown("sqlite:chat.db"), "sqlite:chat.db");
+        assert_eq!(shown("memory"), "memory");
+    }
 
     #[test]
     fn durations_take_the_common_units() {

@@ -155,6 +155,8 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let mut response = HttpResponse::build(status);
+        // Like every answer to a GET, and no error is worth keeping.
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
             Self::MethodNotAllowed { allowed } => {
                 response.insert_header((header::ALLOW, *allowed));

@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     let _logs = telemetry::init_subscriber();
     raise_open_files_limit();
 
-    let store = config.store.clone();
+    let store = config.store_for_display();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(error) => {

@@ -18,13 +18,13 @@ pub(crate) type TokenDigest = [u8; 32];
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFileError {
     /// The file could not be read.
-    #[error("cannot read the access-control file {path}: {source}")]
+    #[error("cannot read the access-control file {path}: {cause}")]
     Read {
         /// The file.
         path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (in the message, so not also a source: the line would say
+        /// it twice).
+        cause: std::io::Error,
     },
     /// The file is not what the contract describes.
     #[error("invalid access-control file {path}: {reason}")]
@@ -77,9 +77,9 @@ pub(crate) struct Rules {
 impl Rules {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, AuthFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AuthFileError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| AuthFileError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::parse(&text).map_err(|reason| AuthFileError::Invalid {
             path: path.display().to_string(),

@@ -73,20 +73,27 @@ async fn events(
 }
 
 /// Where the stream starts: after `Last-Event-ID`, else after the `after`
-/// parameter, else (`None`) with the next new message.
+/// parameter, else (`None`) with the next new message. Both are checked
+/// when both are given: a bad one is a 400 even where the other wins.
 fn start(request: &HttpRequest) -> Result<Option<Uuid>, ApiError> {
+    let after = after_parameter(request)?;
     let mut headers = request.headers().get_all(LAST_EVENT_ID);
-    if let Some(value) = headers.next() {
-        if headers.next().is_some() {
-            return Err(invalid(format!(
-                "`{LAST_EVENT_ID}` is given more than once"
-            )));
-        }
-        let text = value
-            .to_str()
-            .map_err(|_| invalid(format!("`{LAST_EVENT_ID}` must be a message id")))?;
-        return parse_cursor(LAST_EVENT_ID, text).map(Some);
+    let Some(value) = headers.next() else {
+        return Ok(after);
+    };
+    if headers.next().is_some() {
+        return Err(invalid(format!(
+            "`{LAST_EVENT_ID}` is given more than once"
+        )));
     }
+    let text = value
+        .to_str()
+        .map_err(|_| invalid(format!("`{LAST_EVENT_ID}` must be a message id")))?;
+    parse_cursor(LAST_EVENT_ID, text).map(Some)
+}
+
+/// The `after` query parameter, if given (once, as a UUID).
+fn after_parameter(request: &HttpRequest) -> Result<Option<Uuid>, ApiError> {
     let mut after = None;
     for (name, value) in form_urlencoded::parse(request.query_string().as_bytes()) {
         if name != "after" {

@@ -39,7 +39,14 @@ pub(crate) async fn post_general(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write(RoomName::general().as_str())?;
-    post(RoomName::general(), &caller, &request, payload, &state).await
+    post(
+        RoomName::general().as_str(),
+        &caller,
+        &request,
+        payload,
+        &state,
+    )
+    .await
 }
 
 /// `POST /rooms/{room}/messages`.
@@ -51,7 +58,7 @@ pub(crate) async fn post_room(
 ) -> Result<HttpResponse, ApiError> {
     let room = super::room_in_path(&request);
     caller.may_write(room)?;
-    post(RoomName::parse(room)?, &caller, &request, payload, &state).await
+    post(room, &caller, &request, payload, &state).await
 }
 
 /// `GET /messages`.
@@ -79,9 +86,11 @@ pub(crate) fn get_room(
     get(room, &request, state)
 }
 
-/// Posts for a caller already allowed to write into `room`.
+/// Posts for a caller already allowed to write into `room` (as the path
+/// names it). The request itself is checked in the contract's order: its
+/// content type (415), its size (413), then what it says (400).
 async fn post(
-    room: RoomName,
+    room: &str,
     caller: &Caller,
     request: &HttpRequest,
     payload: web::Payload,
@@ -93,8 +102,9 @@ async fn post(
     if !is_json(request) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let key = idempotency_key(request)?;
     let bytes = read_body(request, payload, state.max_body_bytes, state.body_timeout).await?;
+    let room = RoomName::parse(room)?;
+    let key = idempotency_key(request)?;
     let mut message = caller.attribute(parse_submission(&bytes)?)?;
     if let Some(key) = key {
         message = message.with_idempotency_key(key);

@@ -84,6 +84,37 @@ async fn bad_room_names_are_400_for_post_and_get(backend: Backend) {
     assert_nothing_stored(&app).await;
 }
 
+/// The request itself is checked in the contract's order: content type
+/// (415), size (413), then what it says (400), the room name included.
+async fn a_bad_room_name_comes_after_the_content_type_and_the_size(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let small = br#"{"body":"x"}"#.to_vec();
+    let large = format!(r#"{{"body":"{}"}}"#, "x".repeat(10_000)).into_bytes();
+    let not_json = app
+        .post_raw("/rooms/a.b/messages", Some("text/plain"), small.clone())
+        .await;
+    assert_eq!(assert_error(not_json, 415).await, "unsupported_media_type");
+    let too_large = app
+        .post_raw("/rooms/a.b/messages", Some("application/json"), large)
+        .await;
+    assert_eq!(assert_error(too_large, 413).await, "payload_too_large");
+    let bad_key = app
+        .client
+        .post(format!("{}/rooms/r/messages", app.address))
+        .header("Content-Type", "application/json")
+        .header("Idempotency-Key", "a b")
+        .body(format!(r#"{{"body":"{}"}}"#, "x".repeat(10_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_error(bad_key, 413).await, "payload_too_large");
+    let bad_room = app
+        .post_raw("/rooms/a.b/messages", Some("application/json"), small)
+        .await;
+    assert_eq!(assert_error(bad_room, 400).await, "invalid_room");
+    assert_nothing_stored(&app).await;
+}
+
 async fn a_post_that_is_not_json_is_415_and_stores_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = br#"{"body":"x"}"#.to_vec();
@@ -215,6 +246,7 @@ backend_tests!(
     bad_post_bodies_are_400_and_store_nothing,
     error_codes_say_which_field_is_wrong,
     bad_room_names_are_400_for_post_and_get,
+    a_bad_room_name_comes_after_the_content_type_and_the_size,
     a_post_that_is_not_json_is_415_and_stores_nothing,
     a_body_over_the_limit_is_413_and_stores_nothing,
     the_body_limit_is_configurable,

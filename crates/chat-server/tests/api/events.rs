@@ -256,6 +256,12 @@ async fn bad_room_after_and_last_event_id_are_400_json(backend: Backend) {
             "invalid_parameter",
         ),
         ("/events".to_owned(), Some(""), "invalid_parameter"),
+        // A bad `after` is refused even where a good Last-Event-ID wins.
+        (
+            "/events?after=bad".to_owned(),
+            Some("01936f0e-8a3c-7c1e-9d2b-3f4a5b6c7d8e"),
+            "invalid_parameter",
+        ),
         (
             format!("/events?after={id}"),
             Some("42"),

@@ -197,6 +197,15 @@ impl TestApp {
 pub async fn assert_error(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status(), status, "unexpected status");
     assert_json_content_type(&response);
+    // GET answers are never cached, errors included (and no error is).
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.as_bytes()),
+        Some(&b"no-store"[..]),
+        "an error without `Cache-Control: no-store`"
+    );
     let body: Value = response.json().await.unwrap();
     assert!(
         body["message"].as_str().is_some_and(|m| !m.is_empty()),

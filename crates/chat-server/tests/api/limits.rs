@@ -145,6 +145,23 @@ async fn a_half_sent_request_head_is_closed_while_parked_polls_stay() {
 }
 
 #[tokio::test]
+async fn a_request_head_sent_just_within_five_seconds_is_served() {
+    let app = limited(|_| {}).await;
+    let address = app.address.trim_start_matches("http://");
+    let mut late = tokio::net::TcpStream::connect(address).await.unwrap();
+    // The client's own pace is what is tested here: it takes 4.9 s of the
+    // 5 s the contract gives it.
+    tokio::time::sleep(Duration::from_millis(4_900)).await;
+    late.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    late.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "answered {answer:?}");
+}
+
+#[tokio::test]
 async fn an_open_event_stream_holds_a_parked_slot_until_it_closes() {
     let app = limited(|config| config.max_parked = Some(1)).await;
     let stream = app.get("/events").await;

@@ -47,3 +47,27 @@ async fn an_invalid_file_at_start_is_one_line_and_exit_status_2() {
     assert!(stderr.contains("unknown field `wirte`"), "{stderr}");
     assert!(stderr.contains("line 3"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_missing_file_at_start_says_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let output = process::run(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--store",
+        "memory",
+        "--auth-file",
+        path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+}
