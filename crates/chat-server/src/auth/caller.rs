@@ -137,10 +137,22 @@ impl FromRequest for Caller {
     }
 }
 
-/// The token of `Authorization: Bearer <token>`, else of `access_token=`;
-/// a header that is not a bearer token is a `401`.
+/// The token the request carries, as `Authorization: Bearer <token>` or as
+/// `access_token=`. A header that is not a bearer token is a `401`, and so
+/// are two different tokens (header and parameter, or repeated): each must
+/// be one the file knows, and the request must say which caller it is.
 fn presented_token(request: &HttpRequest) -> Result<Option<String>, ApiError> {
-    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+    let mut presented: Option<String> = None;
+    let mut present = |token: String| match &presented {
+        Some(earlier) if *earlier != token => Err(ApiError::Unauthorized(
+            "the request carries two different tokens: send one".into(),
+        )),
+        _ => {
+            presented = Some(token);
+            Ok(())
+        }
+    };
+    for value in request.headers().get_all(header::AUTHORIZATION) {
         let malformed =
             || ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into());
         let text = value.to_str().map_err(|_| malformed())?;
@@ -149,9 +161,12 @@ fn presented_token(request: &HttpRequest) -> Result<Option<String>, ApiError> {
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
             return Err(malformed());
         }
-        return Ok(Some(token.to_owned()));
+        present(token.to_owned())?;
     }
-    Ok(form_urlencoded::parse(request.query_string().as_bytes())
-        .find(|(name, _)| name == ACCESS_TOKEN_PARAM)
-        .map(|(_, value)| value.into_owned()))
+    for (name, value) in form_urlencoded::parse(request.query_string().as_bytes()) {
+        if name == ACCESS_TOKEN_PARAM {
+            present(value.into_owned())?;
+        }
+    }
+    Ok(presented)
 }

@@ -226,6 +226,27 @@ async fn the_token_may_come_as_the_access_token_parameter() {
 }
 
 #[tokio::test]
+async fn two_different_tokens_are_401_and_the_same_one_twice_is_one() {
+    let (app, _dir) = spawn_guarded(&rules(), |_| {}).await;
+    // A known header does not hide an unknown parameter, nor the reverse.
+    let path = "/rooms/team-a/messages?timeout=0&access_token=nope";
+    let unknown_parameter = request(&app, reqwest::Method::GET, path, Some(BOB), None).await;
+    assert_unauthorized(unknown_parameter).await;
+    let path = format!("/rooms/team-a/messages?timeout=0&access_token={BOB}");
+    let unknown_header = request(&app, reqwest::Method::GET, &path, Some("nope"), None).await;
+    assert_unauthorized(unknown_header).await;
+    // Two known tokens: the request must say which caller it is.
+    let both = app
+        .get(&format!(
+            "/rooms/team-a/messages?timeout=0&access_token={ALICE}&access_token={BOB}"
+        ))
+        .await;
+    assert_unauthorized(both).await;
+    let same = request(&app, reqwest::Method::GET, &path, Some(BOB), None).await;
+    assert_eq!(same.status(), 200);
+}
+
+#[tokio::test]
 async fn health_and_the_page_are_always_open() {
     let (app, _dir) = spawn_guarded(&rules(), |_| {}).await;
     for path in ["/healthz", "/", "/app.js"] {
