@@ -34,7 +34,10 @@ pub fn init_subscriber() -> LogGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(BUFFERED_LINES)
         .lossy(true)
-        .finish(std::io::stderr());
+        // Buffered: the writer thread flushes once it has taken every line
+        // waiting, so a burst is a few writes (stderr itself is unbuffered:
+        // a `write` per line, one per request under load).
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let _already_installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
