@@ -92,9 +92,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 3: `chat_append` keeps one generic plan per statement. Its statements
     // take arrays, whose length PostgreSQL reads off each call's values, so
     // every call's custom plan looked cheaper than the generic one and was
-    // planned afresh: about a fifth of a lone append's time in the database after
-    // an idle gap (pgbench, one client, 20 ms between appends: 1.52-1.63 ms
-    // per call before, 1.32-1.42 ms after).
+    // planned afresh: about a fifth of a lone append's time in the database
+    // after an idle gap (pgbench, one client, 20 ms between appends:
+    // 1.52-1.63 ms per call before, 1.32-1.42 ms after).
     "ALTER FUNCTION chat_append(text, text[], uuid[], timestamptz[], bytea[], bytea[], text[])
          SET plan_cache_mode = force_generic_plan;",
 ];
