@@ -68,6 +68,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let mut out = Output::new();
     match &cli.command {
         Command::Send(args) => send::run(&client, args, &mut out).await,
-        Command::Tail(args) => tail::run(&client, args, &mut out).await,
+        // Also ends, quietly, once nobody reads what it prints.
+        Command::Tail(args) => tokio::select! {
+            result = tail::run(&client, args, &mut out) => result,
+            () = output::closed() => Ok(()),
+        },
     }
 }

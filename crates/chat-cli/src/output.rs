@@ -13,6 +13,29 @@ use chrono::{Local, NaiveDate, TimeZone};
 /// Shown for a message posted without an author (stored as `null`).
 const NO_AUTHOR: &str = "(no author)";
 
+/// Completes once standard output is a pipe or a socket whose reading end
+/// has closed (`chat-cli tail | head -3`, once `head` has its lines), so a
+/// run that has nothing to print for a while still ends then; never for a
+/// terminal, a file or `/dev/null`, which cannot close.
+pub async fn closed() {
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+    // Error readiness only: the kernel reports it on a pipe or socket with
+    // no reader left. Files and /dev/null cannot be watched (the error
+    // here), and never close. `with_interest` is deprecated because an
+    // arbitrary `T` may close its descriptor while registered; standard
+    // output's stays open for the whole process, and its replacement needs
+    // `unsafe`, which this workspace forbids.
+    #[allow(deprecated)]
+    let watched = AsyncFd::with_interest(io::stdout(), Interest::ERROR);
+    match watched {
+        Ok(stdout) => {
+            let _ = stdout.ready(Interest::ERROR).await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
 /// Standard output, locked for the whole run.
 pub struct Output {
     writer: Box<dyn Write>,

@@ -73,6 +73,7 @@ on_both_transports!(
     tail_does_not_warn_about_a_room_that_retention_emptied_before_it_started,
     tail_ends_with_the_servers_message_on_a_client_error,
     tail_exits_quietly_when_its_reader_goes_away,
+    tail_exits_when_its_reader_goes_away_in_a_quiet_room,
 );
 
 async fn tail_prints_recent_history_then_follows_new_messages_one_line_each(transport: Transport) {
@@ -494,6 +495,23 @@ async fn tail_exits_quietly_when_its_reader_goes_away(transport: Transport) {
     })
     .await
     .expect("tail exits once its output is closed");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(read_all(&mut stderr).await, "");
+}
+
+/// `chat-cli tail | head -3` ends once `head` has its lines, even when no
+/// message comes after them to fail a write.
+async fn tail_exits_when_its_reader_goes_away_in_a_quiet_room(transport: Transport) {
+    let server = spawn_server();
+    server.post_general("read").await;
+    let mut tail = Running::spawn(tail_cli(&server.url, transport));
+    tail.next_line().await;
+
+    let (mut child, mut stderr) = tail.close_stdout();
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("tail exits once its output is closed, with nothing more to print")
+        .expect("tail ran");
     assert!(status.success(), "{status:?}");
     assert_eq!(read_all(&mut stderr).await, "");
 }
