@@ -32,6 +32,9 @@ pub async fn run(client: &Client, args: &SendArgs, out: &mut Output) -> Result<(
         return print(out, &message, args.json);
     }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // Once nobody reads the ids (`send - | head -1`), the rest of the input
+    // is still posted: it was handed over to be sent.
+    let mut printing = true;
     while let Some(line) = lines.next_line().await.map_err(CliError::Stdin)? {
         // A body must not be empty, so an empty line could only be refused;
         // a line of spaces is a valid body and is sent.
@@ -40,7 +43,12 @@ pub async fn run(client: &Client, args: &SendArgs, out: &mut Output) -> Result<(
         }
         // Awaiting each answer before the next POST keeps the lines in order.
         let message = post(client, &line, author).await?;
-        print(out, &message, args.json)?;
+        if printing {
+            match print(out, &message, args.json) {
+                Err(error) if error.is_closed_stdout() => printing = false,
+                printed => printed?,
+            }
+        }
     }
     Ok(())
 }

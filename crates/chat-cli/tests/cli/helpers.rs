@@ -222,6 +222,11 @@ impl Running {
         messages
     }
 
+    /// Its standard input, when the command was given a piped one.
+    pub fn take_stdin(&mut self) -> tokio::process::ChildStdin {
+        self.child.stdin.take().expect("piped stdin")
+    }
+
     /// Stops reading standard output, closing the pipe.
     pub fn close_stdout(self) -> (Child, ChildStderr) {
         (self.child, self.stderr)

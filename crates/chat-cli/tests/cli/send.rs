@@ -3,7 +3,7 @@
 use chat_core::Message;
 use uuid::Uuid;
 
-use crate::helpers::{chat_cli, run, spawn_server, unused_port};
+use crate::helpers::{chat_cli, run, spawn_server, unused_port, Running, PATIENCE};
 use crate::scripted::{message_json, Reply, ScriptedServer};
 
 #[tokio::test]
@@ -52,6 +52,34 @@ async fn send_dash_posts_each_line_of_standard_input_in_order_and_skips_empty_li
     assert_eq!(bodies, ["one", "two", "   ", "three"]);
     let stored_ids: Vec<String> = stored.iter().map(|m| m.id.to_string()).collect();
     assert_eq!(finished.lines(), stored_ids);
+}
+
+#[tokio::test]
+async fn send_dash_posts_the_rest_of_its_input_when_nobody_reads_its_output() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = spawn_server();
+    let mut command = chat_cli(&server.url);
+    command
+        .args(["send", "-"])
+        .stdin(std::process::Stdio::piped());
+    let mut send = Running::spawn(command);
+    let mut input = send.take_stdin();
+    input.write_all(b"p1\n").await.unwrap();
+    send.next_line().await;
+
+    // `... | chat-cli send - | head -1`: head has its line and is gone.
+    let (mut child, _stderr) = send.close_stdout();
+    input.write_all(b"p2\np3\n").await.unwrap();
+    drop(input);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("send exits once its input ends")
+        .expect("send ran");
+    assert!(status.success(), "{status:?}");
+    let stored = server.messages("/messages").await;
+    let bodies: Vec<&str> = stored.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["p1", "p2", "p3"]);
 }
 
 #[tokio::test]
