@@ -309,7 +309,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// `server` without query or fragment, its path ending in `/`.
-fn base_url(server: &Url) -> Url {
+pub(crate) fn base_url(server: &Url) -> Url {
     let mut url = server.clone();
     url.set_query(None);
     url.set_fragment(None);

@@ -25,6 +25,8 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::client::base_url;
+
 /// The cursor file of one room of one server.
 #[derive(Debug, Clone)]
 pub struct CursorFile {
@@ -122,11 +124,16 @@ impl CursorFile {
         if let Ok(id) = Uuid::try_parse(content) {
             return Ok(Some(id));
         }
-        let stored: Stored =
+        let mut stored: Stored =
             serde_json::from_str(content).map_err(|_| CursorFileError::Invalid {
                 path: self.path.clone(),
                 content: content.chars().take(80).collect(),
             })?;
+        // An edited file may spell the server another way (no trailing
+        // slash, capitals): compared as the client spells its own.
+        if let Ok(server) = Url::parse(&stored.origin.server) {
+            stored.origin.server = base_url(&server).to_string();
+        }
         if stored.origin != self.origin {
             return Err(CursorFileError::OtherRoom {
                 path: self.path.clone(),
@@ -255,6 +262,20 @@ mod tests {
             );
         }
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_file_that_spells_the_same_server_another_way_is_its_own() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("cursor");
+        let id = "00000000-0000-0000-0000-000000000001";
+        for server in ["http://h:1", "HTTP://H:1/", "http://h:1/?x=1"] {
+            let content =
+                format!("{{\"server\":\"{server}\",\"room\":\"ops\",\"after\":\"{id}\"}}");
+            std::fs::write(&path, content).unwrap();
+            let loaded = cursor_file(path.clone(), "http://h:1/", "ops").load();
+            assert_eq!(loaded.unwrap(), Some(Uuid::from_u128(1)), "{server}");
+        }
     }
 
     #[test]
