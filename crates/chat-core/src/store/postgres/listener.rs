@@ -14,7 +14,9 @@
 //! retention cut the page, the page is full, the read failed), the watchers
 //! are woken to read it themselves ([`Watchers::notify_changed`]). This
 //! instance's own commits come back too, and are ignored: their watchers
-//! were woken before `append` returned.
+//! were woken before `append` returned (a notification that arrives before
+//! the writer has heard its commit succeed is known by the writer's batch
+//! in flight).
 //!
 //! When the connection is lost, notifications may have been missed: the
 //! listener reconnects with backoff, and once it listens again wakes every
@@ -129,6 +131,11 @@ impl Relay {
         room: &RoomName,
         newest: Uuid,
     ) {
+        // This instance's own commit, heard before its writer has: the
+        // writer wakes the watchers itself.
+        if self.newest.is_in_flight(room, newest) {
+            return;
+        }
         let Some(previous) = self.newest.advance(room, newest) else {
             return;
         };

@@ -77,22 +77,44 @@ pub struct PostgresStore {
 
 /// The newest id this instance knows of per room, from its own commits and
 /// from notifications: a notification at or below it is one this instance
-/// has already woken its pollers for (its own commit, usually).
+/// has already woken its pollers for (its own commit, usually). Also the
+/// newest id per room of the batch the writer is committing: its
+/// notification can reach the listener before the writer has heard the
+/// commit succeed, and is this instance's own all the same.
 #[derive(Debug, Default)]
-struct NewestSeen(Mutex<HashMap<RoomName, Uuid>>);
+struct NewestSeen {
+    rooms: Mutex<HashMap<RoomName, Uuid>>,
+    in_flight: Mutex<Vec<(RoomName, Uuid)>>,
+}
 
 impl NewestSeen {
     /// The newest id known for `room`.
     fn get(&self, room: &RoomName) -> Option<Uuid> {
-        let rooms = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms.get(room).copied()
+    }
+
+    /// The writer is about to commit these (room, newest id) pairs.
+    fn set_in_flight(&self, batch: Vec<(RoomName, Uuid)>) {
+        *self.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = batch;
+    }
+
+    /// The writer's batch is done: committed (and `advance`d) or failed.
+    fn take_in_flight(&self) -> Vec<(RoomName, Uuid)> {
+        std::mem::take(&mut *self.in_flight.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// True when `id` is the newest id of `room` in the writer's batch.
+    fn is_in_flight(&self, room: &RoomName, id: Uuid) -> bool {
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight.iter().any(|(r, i)| r == room && *i == id)
     }
 
     /// Records `id` for `room`. When it is newer than what was known, says
     /// so with the id known before (`Some(None)`: the room was unknown);
     /// `None` when it is not newer.
     fn advance(&self, room: &RoomName, id: Uuid) -> Option<Option<Uuid>> {
-        let mut rooms = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         match rooms.get_mut(room) {
             Some(known) if *known >= id => None,
             Some(known) => Some(Some(std::mem::replace(known, id))),

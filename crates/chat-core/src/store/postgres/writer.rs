@@ -121,12 +121,19 @@ impl Writer {
                     }
                     self.watchers.notify(&room, commit);
                 }
+                self.newest.take_in_flight();
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     // A poster that stopped waiting needs no answer.
                     let _ = reply.send(answer);
                 }
             }
             Err(error) => {
+                // The commit may have happened all the same (the connection
+                // broke after it was sent), and its notification then been
+                // skipped as this instance's own: let the watchers look.
+                for (room, _) in self.newest.take_in_flight() {
+                    self.watchers.notify_changed(&room);
+                }
                 let error = Shared(Arc::new(error));
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::unavailable(error.clone()).into()));
@@ -240,6 +247,12 @@ impl Writer {
                 .zip(&newest)
                 .map(|(room, id)| payload(*id, room))
                 .collect();
+            self.newest.set_in_flight(
+                commits
+                    .iter()
+                    .filter_map(|(room, commit)| Some((room.clone(), commit.messages.last()?.id)))
+                    .collect(),
+            );
             let (insert_messages, move_last_ids, notify) = try_join3(
                 transaction.prepare_cached(INSERT_MESSAGES),
                 transaction.prepare_cached(MOVE_LAST_IDS),
@@ -301,6 +314,12 @@ impl Writer {
             );
             stamps.push((id, created_at));
         }
+        self.newest.set_in_flight(
+            room_last
+                .iter()
+                .filter_map(|(room, id)| Some(((*room).clone(), (*id)?)))
+                .collect(),
+        );
         let append = client.prepare_cached(APPEND_AT_ONCE).await?;
         let [rooms, ids, created_at, authors, bodies, keys] = columns.params();
         let rows = client
