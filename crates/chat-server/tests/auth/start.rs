@@ -27,11 +27,9 @@ async fn token_new_prints_the_token_alone_then_its_entry() {
     assert!(bad.stdout.is_empty());
 }
 
-#[tokio::test]
-async fn an_invalid_file_at_start_is_one_line_and_exit_status_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("auth.toml");
-    std::fs::write(&path, "[anonymous]\nread = [\"*\"]\nwirte = []\n").unwrap();
+/// Starts a server with the access-control file at `path`, which it must
+/// refuse: exit status 2 and one line on stderr, which is returned.
+async fn refused_at_start(path: &std::path::Path) -> String {
     let output = process::run(&[
         "--addr",
         "127.0.0.1:0",
@@ -44,6 +42,15 @@ async fn an_invalid_file_at_start_is_one_line_and_exit_status_2() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn an_invalid_file_at_start_is_one_line_and_exit_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.toml");
+    std::fs::write(&path, "[anonymous]\nread = [\"*\"]\nwirte = []\n").unwrap();
+    let stderr = refused_at_start(&path).await;
     assert!(stderr.contains("unknown field `wirte`"), "{stderr}");
     assert!(stderr.contains("line 3"), "{stderr}");
 }
@@ -52,18 +59,7 @@ async fn an_invalid_file_at_start_is_one_line_and_exit_status_2() {
 async fn a_missing_file_at_start_says_why_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing.toml");
-    let output = process::run(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--store",
-        "memory",
-        "--auth-file",
-        path.to_str().unwrap(),
-    ])
-    .await;
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let stderr = refused_at_start(&path).await;
     assert!(stderr.contains("missing.toml"), "{stderr}");
     assert_eq!(
         stderr.matches("No such file or directory").count(),
